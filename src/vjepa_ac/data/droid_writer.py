@@ -1,0 +1,166 @@
+"""Write episodes in the raw DROID layout: real H.264 MP4s (PyAV) and a real trajectory.h5 (h5py).
+
+The simulator's collector and the test-data generator both write through here, so every
+loader of raw DROID reads what we produce exactly as it reads DROID itself.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid as uuid_lib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import av
+import h5py
+import numpy as np
+
+from vjepa_ac.data import droid_layout as L
+
+
+@dataclass
+class CameraRecording:
+    """One camera of an episode: ``frames [T,H,W,3] uint8`` (left lens) and its pose per frame."""
+
+    serial: str
+    frames: np.ndarray
+    extrinsics: np.ndarray | None = None  # [T,6] camera pose in the robot base frame
+
+
+@dataclass
+class EpisodeRecord:
+    """Everything a raw DROID episode folder stores that V-JEPA 2-AC uses, plus metadata."""
+
+    cartesian_position: np.ndarray  # [T,6] xyz (m), extrinsic euler xyz (rad)
+    gripper_position: np.ndarray  # [T] 0 open .. 1 closed
+    timestamps_ms: np.ndarray  # [T] int64 ms since the epoch, one per control step
+    cameras: dict[str, CameraRecording]  # role ("ext1", "ext2", "wrist") -> recording
+    success: bool = True
+    task: str = ""
+    building: str = ""
+    scene_id: int = 0
+    lab: str = "SIM"
+    commanded_cartesian: np.ndarray | None = None  # [T,6] action/cartesian_position
+    commanded_gripper: np.ndarray | None = None  # [T]
+    extra_metadata: dict = field(default_factory=dict)
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: float = L.CONTAINER_FPS, crf: int = 20) -> None:
+    """Encode ``frames [T,H,W,3] uint8`` as H.264 (yuv420p) with the container rate ``fps``."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"{path}: frames must be [T,H,W,3] uint8, got {frames.shape} {frames.dtype}")
+    t, h, w, _ = frames.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"{path}: H.264 yuv420p needs even frame sizes, got {h}x{w}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with av.open(str(tmp), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=int(round(fps)))
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        # a keyframe every 16 frames keeps seeking for clip decoding cheap
+        stream.options = {"crf": str(crf), "preset": "veryfast", "g": "16"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    tmp.replace(path)
+
+
+def _left_and_right(cameras: dict[str, CameraRecording]) -> tuple[str | None, str | None]:
+    """DROID's "left" is the exterior camera on the robot's left: the larger extrinsic y."""
+    exts = [r for r in ("ext1", "ext2") if r in cameras]
+    if len(exts) < 2 or any(cameras[r].extrinsics is None for r in exts):
+        return (exts[0] if exts else None), (exts[1] if len(exts) > 1 else None)
+    y = {r: float(np.mean(cameras[r].extrinsics[:, 1])) for r in exts}
+    left = max(exts, key=lambda r: y[r])
+    right = min(exts, key=lambda r: y[r])
+    return left, right
+
+
+def write_droid_episode(
+    lab_root: str | Path,
+    record: EpisodeRecord,
+    *,
+    when: datetime,
+    container_fps: float = L.CONTAINER_FPS,
+    drop_last_video_frame: bool = True,
+    version_key: str = "r2d2_version",
+    crf: int = 20,
+) -> Path:
+    """Write ``record`` under ``lab_root/<lab>/{success,failure}/<date>/<time>/``; return that folder.
+
+    ``drop_last_video_frame`` reproduces DROID's MP4s, which often hold one frame fewer than
+    the trajectory has rows.
+    """
+    t = len(record.timestamps_ms)
+    for name, arr in (("cartesian_position", record.cartesian_position), ("gripper_position", record.gripper_position)):
+        if len(arr) != t:
+            raise ValueError(f"{name} has {len(arr)} rows, timestamps have {t}")
+    # DROID names the time folder like "Fri_Jul__7_09:42:23_2023" (day padded with "_")
+    date = when.strftime("%Y-%m-%d")
+    clock = when.strftime("%a_%b_") + f"{when.day:>2}".replace(" ", "_") + when.strftime("_%H:%M:%S_%Y")
+    rel = Path(record.lab) / ("success" if record.success else "failure") / date / clock
+    folder = Path(lab_root) / rel
+    if (folder / L.TRAJECTORY_FILE).exists():
+        raise FileExistsError(f"{folder} already holds an episode; give each episode its own time")
+    folder.mkdir(parents=True, exist_ok=True)
+    episode_uuid = f"{record.lab}+{uuid_lib.uuid4().hex[:8]}+{when.strftime('%Y-%m-%d-%Hh-%Mm-%Ss')}"
+
+    serials = {role: cam.serial for role, cam in record.cameras.items()}
+    for role, cam in record.cameras.items():
+        if len(cam.frames) != t:
+            raise ValueError(f"camera {role} has {len(cam.frames)} frames, trajectory has {t} rows")
+        frames = cam.frames[:-1] if drop_last_video_frame else cam.frames
+        write_mp4(folder / L.MP4_DIR / f"{cam.serial}.mp4", frames, fps=container_fps, crf=crf)
+
+    tmp = folder / (L.TRAJECTORY_FILE + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        f[L.CARTESIAN_KEY] = np.asarray(record.cartesian_position, np.float64)
+        f[L.GRIPPER_KEY] = np.asarray(record.gripper_position, np.float64)
+        ts = np.asarray(record.timestamps_ms, np.int64)
+        for serial in serials.values():
+            for suffix, offset in (("estimated_capture", 0), ("frame_received", 8), ("read_start", 9), ("read_end", 11)):
+                f[f"{L.CAMERA_TIMESTAMP_GROUP}/{serial}_{suffix}"] = ts + offset
+        for suffix, offset in (("step_start", 0), ("policy_start", 1), ("sleep_start", 3), ("control_start", 60), ("step_end", 66)):
+            f[f"{L.CONTROL_TIMESTAMP_GROUP}/{suffix}"] = ts + offset
+        for cam in record.cameras.values():
+            if cam.extrinsics is not None:
+                f[f"{L.EXTRINSICS_GROUP}/{cam.serial}_left"] = np.asarray(cam.extrinsics, np.float64)
+                f[f"{L.EXTRINSICS_GROUP}/{cam.serial}_right"] = np.asarray(cam.extrinsics, np.float64)
+        cmd_cart = record.commanded_cartesian if record.commanded_cartesian is not None else record.cartesian_position
+        cmd_grip = record.commanded_gripper if record.commanded_gripper is not None else record.gripper_position
+        f[L.ACTION_CARTESIAN_KEY] = np.asarray(cmd_cart, np.float64)
+        f[L.ACTION_GRIPPER_KEY] = np.asarray(cmd_grip, np.float64)
+    tmp.replace(folder / L.TRAJECTORY_FILE)
+
+    left, right = _left_and_right(record.cameras)
+    mp4_rel = lambda role: str(rel / L.MP4_DIR / f"{serials[role]}.mp4") if role in serials else None  # noqa: E731
+    metadata = {
+        "uuid": episode_uuid,
+        "lab": record.lab,
+        "date": date,
+        "timestamp": when.strftime("%Y-%m-%d-%Hh-%Mm-%Ss"),
+        "hdf5_path": str(rel / L.TRAJECTORY_FILE),
+        "building": record.building,
+        "scene_id": record.scene_id,
+        "success": bool(record.success),
+        "current_task": record.task,
+        "trajectory_length": t,
+        version_key: "1.3",
+        "wrist_cam_serial": serials.get("wrist"),
+        "ext1_cam_serial": serials.get("ext1"),
+        "ext2_cam_serial": serials.get("ext2"),
+        "left_mp4_path": mp4_rel(left) if left else None,
+        "right_mp4_path": mp4_rel(right) if right else None,
+        "wrist_mp4_path": mp4_rel("wrist"),
+    }
+    for role, cam in record.cameras.items():
+        if cam.extrinsics is not None:
+            metadata[f"{role}_cam_extrinsics"] = [float(v) for v in cam.extrinsics[0]]
+    metadata.update(record.extra_metadata)
+    with open(folder / f"metadata_{episode_uuid}.json", "w") as f:
+        json.dump(metadata, f, indent=1)
+    return folder
