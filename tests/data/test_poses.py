@@ -1,7 +1,5 @@
 """Pose math: golden parity (public implementation), SciPy agreement, numpy/torch symmetry."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -9,15 +7,10 @@ from scipy.spatial.transform import Rotation
 
 from vjepa_ac.data import poses
 
-GOLDEN = Path(__file__).resolve().parents[2] / ".." / ".." / "shared" / "golden" / "pose_math.pt"
-GOLDEN = GOLDEN if GOLDEN.exists() else Path("/work/shared/golden/pose_math.pt")
-
 
 @pytest.fixture(scope="module")
-def golden():
-    if not GOLDEN.exists():
-        pytest.skip(f"golden file not found: {GOLDEN}")
-    return torch.load(GOLDEN, weights_only=True)
+def golden(shared):
+    return torch.load(shared / "golden" / "pose_math.pt", weights_only=True)
 
 
 def test_states_to_actions_matches_golden(golden):
