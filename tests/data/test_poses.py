@@ -8,25 +8,25 @@ from scipy.spatial.transform import Rotation
 from vjepa_ac.data import poses
 
 
-@pytest.fixture(scope="module")
-def golden(shared):
-    return torch.load(shared / "golden" / "pose_math.pt", weights_only=True)
+@pytest.fixture
+def pose_math(golden):
+    return golden("pose_math")
 
 
-def test_states_to_actions_matches_golden(golden):
-    got = poses.states_to_actions(golden["states"])
+def test_states_to_actions_matches_golden(pose_math):
+    got = poses.states_to_actions(pose_math["states"])
     assert got.dtype == torch.float64 and got.shape == (63, 7)
-    torch.testing.assert_close(got, golden["actions"], rtol=0, atol=1e-10)
-    got_np = poses.states_to_actions(golden["states"].numpy())
+    torch.testing.assert_close(got, pose_math["actions"], rtol=0, atol=1e-10)
+    got_np = poses.states_to_actions(pose_math["states"].numpy())
     assert isinstance(got_np, np.ndarray)
-    np.testing.assert_allclose(got_np, golden["actions"].numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(got_np, pose_math["actions"].numpy(), rtol=0, atol=1e-10)
 
 
-def test_apply_actions_matches_golden(golden):
-    got = poses.apply_actions(golden["states"][:-1], golden["actions"])
-    torch.testing.assert_close(got, golden["next_states"], rtol=0, atol=1e-10)
-    got_np = poses.apply_actions(golden["states"][:-1].numpy(), golden["actions"].numpy())
-    np.testing.assert_allclose(got_np, golden["next_states"].numpy(), rtol=0, atol=1e-10)
+def test_apply_actions_matches_golden(pose_math):
+    got = poses.apply_actions(pose_math["states"][:-1], pose_math["actions"])
+    torch.testing.assert_close(got, pose_math["next_states"], rtol=0, atol=1e-10)
+    got_np = poses.apply_actions(pose_math["states"][:-1].numpy(), pose_math["actions"].numpy())
+    np.testing.assert_allclose(got_np, pose_math["next_states"].numpy(), rtol=0, atol=1e-10)
 
 
 def test_apply_actions_batched_float32_and_gripper_clip():

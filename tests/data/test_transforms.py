@@ -1,5 +1,7 @@
 """Image pipeline on the real Franka frames (256x256) and on DROID-sized 1280x720 frames."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,8 +11,9 @@ from vjepa_ac.data.transforms import IMAGENET_MEAN, IMAGENET_STD, crop_and_resiz
 
 
 @pytest.fixture(scope="module")
-def franka_frames(shared):
-    return np.load(shared / "data" / "franka_example_traj.npz")["observations"][0]  # [2, 256, 256, 3]
+def franka_frames():
+    # a real two-frame Franka trajectory from the public repository (tests/artifacts)
+    return np.load(Path(__file__).resolve().parents[1] / "artifacts" / "franka_example_traj.npz")["observations"][0]  # [2, 256, 256, 3]
 
 
 @pytest.mark.parametrize("crop", ["released", "square"])
