@@ -95,20 +95,24 @@ class DatasetIndex:
         return path
 
     def split(self, val_fraction: float, seed: int) -> tuple["DatasetIndex", "DatasetIndex"]:
-        """(train, val) by episode id: the ``round(val_fraction x episodes)`` ids with the smallest
-        ``sha256(seed:id)`` go to validation (at least one when ``val_fraction > 0`` and there are
-        two or more episodes). Every camera of an episode lands on the same side; the result does
-        not depend on the order episodes were found in."""
-        ids = sorted({e.episode_id for e in self.episodes})
-        n_val = int(round(val_fraction * len(ids)))
-        if val_fraction > 0 and len(ids) >= 2:
-            n_val = min(max(n_val, 1), len(ids) - 1)
-        ranked = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
-        val_ids = set(ranked[:n_val])
+        """(train, val) by episode id (``validation_ids``). Every camera of an episode lands on the
+        same side; the result does not depend on the order episodes were found in."""
+        val_ids = validation_ids({e.episode_id for e in self.episodes}, val_fraction, seed)
         train = [e for e in self.episodes if e.episode_id not in val_ids]
         val = [e for e in self.episodes if e.episode_id in val_ids]
         return (DatasetIndex(train, self.skipped, self.source + " [train]"),
                 DatasetIndex(val, [], self.source + " [val]"))
+
+
+def validation_ids(episode_ids: set[str] | list[str], val_fraction: float, seed: int) -> set[str]:
+    """The validation side of a split: the ``round(val_fraction x n)`` ids with the smallest
+    ``sha256(f"{seed}:{id}")`` (at least one, and never all, when ``val_fraction > 0`` and n >= 2)."""
+    ids = sorted(set(episode_ids))
+    n_val = int(round(val_fraction * len(ids)))
+    if val_fraction > 0 and len(ids) >= 2:
+        n_val = min(max(n_val, 1), len(ids) - 1)
+    ranked = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
+    return set(ranked[:n_val])
 
 
 def _reason_kind(reason: str) -> str:
