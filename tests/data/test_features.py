@@ -101,3 +101,5 @@ def test_feature_dataset_checks_settings_and_splits_like_the_index(droid_root, t
     assert [c.episode.episode_id for c in val] == [e.episode_id for e in ival.episodes]
     ds = FeatureClipDataset(cache, ClipConfig(frames_per_clip=5, fps=4.0, starts="grid"), entries=train)
     assert len(ds) == len(train) and ds[0]["z"].shape == (5, 4, 48) and ds[0]["actions"].shape == (4, 7)
+    half = FeatureClipDataset(cache, ClipConfig(frames_per_clip=5, fps=4.0, starts="grid"), entries=train, z_dtype=None)
+    assert half[0]["z"].dtype == torch.float16 and torch.equal(half[0]["z"].float(), ds[0]["z"])

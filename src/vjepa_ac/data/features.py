@@ -201,7 +201,7 @@ def _to_storage(z: torch.Tensor, dtype: str) -> np.ndarray:
 
 def _from_storage(a: np.ndarray, dtype: str) -> torch.Tensor:
     t = torch.from_numpy(np.array(a))  # a copy: memory maps are read-only
-    return (t if dtype == "float16" else t.view(torch.bfloat16)).float()
+    return t if dtype == "float16" else t.view(torch.bfloat16)
 
 
 def encode_dataset(cfg: EncodeConfig, encoder: VisionTransformer | None = None) -> dict:
@@ -331,10 +331,14 @@ class FeatureCache:
         return ([c for c in self.entries if c.episode.episode_id not in val_ids],
                 [c for c in self.entries if c.episode.episode_id in val_ids])
 
-    def features(self, entry: CachedEpisode, positions: np.ndarray | slice = slice(None)) -> torch.Tensor:
-        """Grid frames ``positions`` of an episode, ``[len, N, D]`` float32 (read through a memory map)."""
+    def features(self, entry: CachedEpisode, positions: np.ndarray | slice = slice(None),
+                 dtype: torch.dtype | None = torch.float32) -> torch.Tensor:
+        """Grid frames ``positions`` of an episode, ``[len, N, D]`` (read through a memory map).
+
+        dtype: float32 by default; None keeps the stored precision (float16 or bfloat16)."""
         arr = np.load(entry.path, mmap_mode="r")
-        return _from_storage(arr[positions], self.manifest["dtype"])
+        z = _from_storage(arr[positions], self.manifest["dtype"])
+        return z if dtype is None else z.to(dtype)
 
 
 class FeatureClipDataset(WindowedEpisodes):
@@ -343,11 +347,14 @@ class FeatureClipDataset(WindowedEpisodes):
 
     ``cfg`` must describe the cached clips: ``starts="grid"`` and the cache's ``fps``, ``sampling``
     and ``max_time_error``; ``frames_per_clip`` is free. ``entries`` (default: all) selects episodes,
-    e.g. one side of ``FeatureCache.split``.
+    e.g. one side of ``FeatureCache.split``. ``z_dtype=None`` returns ``z`` in the stored precision
+    (float16 / bfloat16): half the bytes through DataLoader worker queues; cast on the device.
     """
 
-    def __init__(self, cache: FeatureCache | str | Path, cfg: ClipConfig, entries: Sequence[CachedEpisode] | None = None):
+    def __init__(self, cache: FeatureCache | str | Path, cfg: ClipConfig, entries: Sequence[CachedEpisode] | None = None,
+                 z_dtype: torch.dtype | None = torch.float32):
         self.cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache)
+        self.z_dtype = z_dtype
         m = self.cache.manifest
         if cfg.starts != "grid":
             raise ConfigError("starts: the feature cache holds the fixed frame grid only; set starts=grid")
@@ -367,5 +374,5 @@ class FeatureClipDataset(WindowedEpisodes):
         entry = self.entries[e]
         item = self.targets(entry.episode, positions)
         item["rows"] = torch.from_numpy(entry.rows[positions].astype(np.int64))
-        item["z"] = self.cache.features(entry, positions)  # [T, N, D]
+        item["z"] = self.cache.features(entry, positions, self.z_dtype)  # [T, N, D]
         return item

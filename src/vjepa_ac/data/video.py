@@ -2,9 +2,10 @@
 
 Frame ``i`` of a file is the frame shown at time ``i / rate`` after the stream start, where
 ``rate`` is the container's reported rate (60 fps on DROID, whatever the recording rate was).
-Decoding a sorted list of frame indices seeks to the keyframe at or before a wanted frame
-whenever it lies more than ``max_decode_ahead`` frames past the decoder's position, and
-otherwise decodes forward; only wanted frames are converted to RGB. Variable-frame-rate files,
+Decoding a sorted list of frame indices seeks to the keyframe at or before a wanted frame when
+that keyframe lies past the decoder's position (read from the container's keyframe index;
+without one, when the frame is more than ``max_decode_ahead`` frames ahead), and otherwise
+decodes forward; only wanted frames are converted to RGB. Variable-frame-rate files,
 whose frame times are not multiples of ``1 / rate``, are refused with ``VideoDecodeError``.
 
 Containers are opened per call and closed before returning, so this is safe in forked
@@ -63,6 +64,24 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise VideoDecodeError(f"{path}: cannot open video ({type(e).__name__}: {why})") from e
 
 
+def _keyframe_indices(stream, rate: float) -> np.ndarray | None:
+    """Frame indices of the keyframes from the container's index (MP4 ``stss``), or None if it has none.
+
+    Index entries carry decode timestamps; with B-frames these run a constant delay behind the
+    presentation times, so offsets from the first entry still count frames.
+    """
+    try:
+        entries = stream.index_entries
+        stamps = np.array([e.timestamp for e in entries], dtype=np.int64)
+        keys = np.array([e.is_keyframe for e in entries], dtype=bool)
+    except (AttributeError, av.error.FFmpegError):  # older PyAV, or no index
+        return None
+    if len(stamps) == 0 or not keys.any():
+        return None
+    idx = np.round((stamps[keys] - stamps[0]) * float(stream.time_base) * rate).astype(np.int64)
+    return np.unique(idx)
+
+
 def decode_frames(
     path: str | Path,
     indices: Sequence[int],
@@ -74,6 +93,9 @@ def decode_frames(
     """Decode the frames at ``indices`` (any order, repeats allowed).
 
     fps: the container rate used to turn frame times into indices (probed when None).
+    With a keyframe index in the container (MP4), the decoder seeks exactly when the keyframe
+    before a wanted frame lies past its position (fewest decoded frames); without one, it seeks
+    when a wanted frame is more than ``max_decode_ahead`` frames ahead.
     Returns ``[K, H, W, 3]`` uint8 RGB in the order of ``indices``. Raises ``VideoDecodeError``
     naming the file if a frame is missing or the file is corrupt.
     """
@@ -93,10 +115,17 @@ def decode_frames(
             rate = float(fps or stream.average_rate or stream.guessed_rate)
             start = stream.start_time or 0
             tb = float(stream.time_base)
+            keyframes = _keyframe_indices(stream, rate)
             position = -1  # index of the last decoded frame
             frames = None  # the decode iterator, restarted by each seek
             for target in wanted:
-                if frames is None or target > position + max_decode_ahead:
+                if keyframes is not None:
+                    # seek only when the keyframe before the target lies ahead of the decoder
+                    k = keyframes[np.searchsorted(keyframes, target, side="right") - 1] if target >= keyframes[0] else 0
+                    seek = frames is None or k > position
+                else:
+                    seek = frames is None or target > position + max_decode_ahead
+                if seek:
                     # seek to the keyframe at or before the target (pts in the stream time base)
                     container.seek(start + int(round(target / rate / tb)), stream=stream, backward=True)
                     frames = container.decode(stream)
