@@ -55,29 +55,43 @@ def clips_per_s(ds: Dataset, n: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-def loader_stats(ds: Dataset, n: int, workers: int) -> dict:
-    loader = DataLoader(WithWorkerMemory(ds), batch_size=1, num_workers=workers, shuffle=False,
-                        sampler=[i % len(ds) for i in range(n)])
+def loader_stats(ds: Dataset, n: int, workers: int, batch: int) -> dict:
+    loader = DataLoader(
+        WithWorkerMemory(ds),
+        batch_size=batch,
+        num_workers=workers,
+        shuffle=False,
+        sampler=[i % len(ds) for i in range(n * batch)],
+    )
     t, first, rss, peak, grow = None, True, [], [], []
     for b in loader:
         if first:  # start timing after the workers are up
             t, first = time.perf_counter(), False
             continue
-        rss.append(float(b["_rss_mb"][0])); peak.append(float(b["_peak_mb"][0]))  # noqa: E702
-        grow.append(float(b["_rss_mb"][0] - b["_first_mb"][0]))
-    return {"clips_per_s": round((n - 1) / (time.perf_counter() - t), 2), "worker_rss_mb": round(max(rss), 1),
-            "worker_peak_rss_mb": round(max(peak), 1), "worker_rss_growth_mb": round(max(grow), 1)}
+        rss.append(float(b["_rss_mb"].max()))
+        peak.append(float(b["_peak_mb"].max()))  # noqa: E702
+        grow.append(float((b["_rss_mb"] - b["_first_mb"]).max()))
+    return {
+        "batch": batch,
+        "clips_per_s": round((n - 1) * batch / (time.perf_counter() - t), 2),
+        "worker_rss_mb": round(max(rss), 1),
+        "worker_peak_rss_mb": round(max(peak), 1),
+        "worker_rss_growth_mb": round(max(grow), 1),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--synthetic", action="store_true", help="generate 1280x720 episodes (15 Hz rows, 60 fps MP4s)")
+    ap.add_argument(
+        "--synthetic", action="store_true", help="generate 1280x720 episodes (15 Hz rows, 60 fps MP4s)"
+    )
     ap.add_argument("--root", type=Path, help="a raw DROID folder to read instead")
     ap.add_argument("--episodes", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=12.0, help="length of each synthetic episode")
     ap.add_argument("--frames", type=int, default=8, help="frames per clip")
     ap.add_argument("--clips", type=int, default=40, help="clips timed per measurement")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=4, help="clips per DataLoader batch")
     ap.add_argument("--feature-width", type=int, default=1408, help="D of the cached features (ViT-g: 1408)")
     args = ap.parse_args()
     if not args.synthetic and args.root is None:
@@ -89,35 +103,67 @@ def main() -> None:
         if args.synthetic:
             root = Path(tmp) / "droid"
             t = time.perf_counter()
-            make_droid_dataset(root, args.episodes, length=int(args.seconds * 15), size=(720, 1280), two_cameras=False,
-                               list_file=None)
+            make_droid_dataset(
+                root,
+                args.episodes,
+                length=int(args.seconds * 15),
+                size=(720, 1280),
+                two_cameras=False,
+                list_file=None,
+            )
             gen_s = time.perf_counter() - t
         data = DataConfig(droid=DroidConfig(root=root))
-        result = {"bench": "data", "device": device_name(torch.device("cpu")), "source": "synthetic" if args.synthetic
-                  else str(root), "frames_per_clip": args.frames, "resolution": 256}
+        result = {
+            "bench": "data",
+            "device": device_name(torch.device("cpu")),
+            "source": "synthetic" if args.synthetic else str(root),
+            "frames_per_clip": args.frames,
+            "resolution": 256,
+        }
         if args.synthetic:
-            result["synthetic"] = {"episodes": args.episodes, "seconds": args.seconds, "size": "1280x720",
-                                   "generate_s": round(gen_s, 1)}
+            result["synthetic"] = {
+                "episodes": args.episodes,
+                "seconds": args.seconds,
+                "size": "1280x720",
+                "generate_s": round(gen_s, 1),
+            }
         for sampling in ("container_stride", "timestamps"):
             cfg = ClipConfig(frames_per_clip=args.frames, fps=4.0, sampling=sampling)
             index = build_index(data, cfg)
             ds = ClipDataset(index.episodes, cfg)
-            result[f"raw_{sampling}"] = {"clips_per_s_per_worker": round(clips_per_s(ds, args.clips), 2),
-                                         f"loader_{args.workers}_workers": loader_stats(ds, args.clips, args.workers)}
+            result[f"raw_{sampling}"] = {
+                "clips_per_s_per_worker": round(clips_per_s(ds, args.clips), 2),
+                f"loader_{args.workers}_workers": loader_stats(
+                    ds, max(2, args.clips // args.batch), args.workers, args.batch
+                ),
+            }
 
         # feature cache: features of the right size (N=256 at 256 px, D=feature_width) from a
         # one-layer stand-in encoder (the speed of reading a cache does not depend on the weights)
-        enc_cfg = EncoderConfig(img_size=256, embed_dim=args.feature_width, depth=1, num_heads=16 if args.feature_width
-                                % 16 == 0 else 22)
+        enc_cfg = EncoderConfig(
+            img_size=256,
+            embed_dim=args.feature_width,
+            depth=1,
+            num_heads=16 if args.feature_width % 16 == 0 else 22,
+        )
         encoder = build_encoder(enc_cfg).eval()
         clips = ClipConfig(frames_per_clip=args.frames, fps=4.0, sampling="container_stride", starts="grid")
         cache_dir = Path(tmp) / "cache"
         t = time.perf_counter()
-        summary = encode_dataset(EncodeConfig(output=cache_dir, data=data, clips=clips, checkpoint="random",
-                                              num_workers=min(args.workers, 1)), encoder=encoder)
+        summary = encode_dataset(
+            EncodeConfig(
+                output=cache_dir,
+                data=data,
+                clips=clips,
+                checkpoint="random",
+                num_workers=min(args.workers, 1),
+            ),
+            encoder=encoder,
+        )
         cache = FeatureCache(cache_dir)
         result["feature_cache"] = {
-            "bytes_per_frame": summary["bytes_per_frame"], "frames": summary["frames_total"],
+            "bytes_per_frame": summary["bytes_per_frame"],
+            "frames": summary["frames_total"],
             "encode_stub_s": round(time.perf_counter() - t, 1),
             "MB_per_clip": round(args.frames * summary["bytes_per_frame"] / 2**20, 2),
         }
@@ -125,7 +171,9 @@ def main() -> None:
             fds = FeatureClipDataset(cache, clips, z_dtype=dtype)
             result["feature_cache"][f"z_{name}"] = {
                 "clips_per_s_per_worker": round(clips_per_s(fds, args.clips * 5), 2),
-                f"loader_{args.workers}_workers": loader_stats(fds, args.clips * 5, args.workers),
+                f"loader_{args.workers}_workers": loader_stats(
+                    fds, max(2, args.clips * 5 // args.batch), args.workers, args.batch
+                ),
             }
     emit(result)
 

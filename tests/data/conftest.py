@@ -23,8 +23,14 @@ def droid_faulty_root(tmp_path_factory) -> Path:
     from vjepa_ac.data.synthetic import DROID_FAULTS, make_droid_dataset
 
     root = tmp_path_factory.mktemp("droid_faulty")
-    make_droid_dataset(root, 2 + len(DROID_FAULTS), length=40, seed=2, two_cameras=False,
-                       faults={2 + i: f for i, f in enumerate(DROID_FAULTS)})
+    make_droid_dataset(
+        root,
+        2 + len(DROID_FAULTS),
+        length=40,
+        seed=2,
+        two_cameras=False,
+        faults={2 + i: f for i, f in enumerate(DROID_FAULTS)},
+    )
     return root
 
 

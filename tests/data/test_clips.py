@@ -6,8 +6,18 @@ import torch
 from torch.utils.data import DataLoader, SequentialSampler
 
 from vjepa_ac.config import ConfigError
-from vjepa_ac.data.clips import (ClipConfig, ClipDataset, EpochSampler, clip_indices, container_stride, frame_grid,
-                                 grid_windows, seconds_per_step, stride_windows, timestamp_windows)
+from vjepa_ac.data.clips import (
+    ClipConfig,
+    ClipDataset,
+    EpochSampler,
+    clip_indices,
+    container_stride,
+    frame_grid,
+    grid_windows,
+    seconds_per_step,
+    stride_windows,
+    timestamp_windows,
+)
 from vjepa_ac.data.droid import DroidConfig
 from vjepa_ac.data.index import DataConfig, build_index
 from vjepa_ac.data.poses import states_to_actions
@@ -40,7 +50,9 @@ def test_timestamps_mode_gives_the_true_rate():
     w = clip_indices(ts, 60.0, cfg)
     assert len(w) > 100
     steps = np.diff(ts[w], axis=1)
-    assert abs(steps.mean() - 0.25) < 0.005 and np.abs(steps - 0.25).max() < 0.075  # 0.25 s steps, 3.75 s per clip
+    assert (
+        abs(steps.mean() - 0.25) < 0.005 and np.abs(steps - 0.25).max() < 0.075
+    )  # 0.25 s steps, 3.75 s per clip
     assert (np.abs(ts[w] - (ts[w[:, :1]] + np.arange(16) / 4.0)) <= 0.75 / HZ).all()
 
 
@@ -76,8 +88,14 @@ def test_config_validation_names_fields():
 
 @pytest.fixture(scope="module")
 def index(droid_root):
-    return build_index(DataConfig(droid=DroidConfig(root=droid_root, camera_views=("left_mp4_path", "right_mp4_path"),
-                                                    extrinsics=True)), ClipConfig(frames_per_clip=4))
+    return build_index(
+        DataConfig(
+            droid=DroidConfig(
+                root=droid_root, camera_views=("left_mp4_path", "right_mp4_path"), extrinsics=True
+            )
+        ),
+        ClipConfig(frames_per_clip=4),
+    )
 
 
 def test_items_have_named_keys_and_shapes(index):
@@ -88,9 +106,13 @@ def test_items_have_named_keys_and_shapes(index):
     assert item["actions"].shape == (3, 7) and item["extrinsics"].shape == (4, 6)
     ep = next(e for e in index.episodes if e.episode_id == item["episode_id"] and e.camera == item["camera"])
     np.testing.assert_allclose(item["states"].numpy(), ep.states[item["rows"].numpy()], rtol=1e-6)
-    np.testing.assert_allclose(item["actions"].numpy(), states_to_actions(ep.states[item["rows"].numpy()]), atol=1e-6)
+    np.testing.assert_allclose(
+        item["actions"].numpy(), states_to_actions(ep.states[item["rows"].numpy()]), atol=1e-6
+    )
     assert np.allclose(np.diff(item["timestamps"].numpy()), 0.25, atol=0.05)
-    cam = ClipDataset(index.episodes, ClipConfig(frames_per_clip=4, resolution=64, seed=3, camera_frame=True))[5]
+    cam = ClipDataset(
+        index.episodes, ClipConfig(frames_per_clip=4, resolution=64, seed=3, camera_frame=True)
+    )[5]
     assert not torch.allclose(cam["states"][:, :3], item["states"][:, :3])
 
 
@@ -137,13 +159,17 @@ def test_split_is_deterministic_by_episode_without_leakage(index):
 
 def test_decode_errors_raise_or_are_replaced(index, tmp_path):
     import copy
+
     broken = copy.copy(index.episodes[0])
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")
     broken.video_path = bad
     from vjepa_ac.data.video import VideoDecodeError
+
     with pytest.raises(VideoDecodeError, match="bad.mp4"):
         ClipDataset([broken], ClipConfig(frames_per_clip=4, resolution=32))[0]
-    ds = ClipDataset([broken, *index.episodes[1:]], ClipConfig(frames_per_clip=4, resolution=32, on_decode_error="replace"))
+    ds = ClipDataset(
+        [broken, *index.episodes[1:]], ClipConfig(frames_per_clip=4, resolution=32, on_decode_error="replace")
+    )
     item = ds[0]
     assert item["frames"].shape == (4, 3, 32, 32) and len(ds.decode_failures) >= 1

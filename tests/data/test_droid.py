@@ -45,7 +45,9 @@ def test_read_episode_matches_what_was_written(tmp_path):
         errs = [np.abs(got.astype(int) - ref[r]).mean() for r in range(29)]
         assert int(np.argmin(errs)) == row and errs[row] < 3.0  # right frame, lossless-ish
     right = read_episode(folder, "right_mp4_path", DroidConfig(extrinsics=True))
-    assert right.video_path != ep.video_path and right.extrinsics[0, 1] < ep.extrinsics[0, 1]  # left has larger y
+    assert (
+        right.video_path != ep.video_path and right.extrinsics[0, 1] < ep.extrinsics[0, 1]
+    )  # left has larger y
 
 
 def test_discovery_from_folder_list_and_both(droid_root, tmp_path):
@@ -74,15 +76,25 @@ def test_faults_are_skipped_counted_and_named(droid_faulty_root, tmp_path, caplo
     report = json.loads(index.write_report(tmp_path / "index.json").read_text())
     assert len(report["skipped_episodes"]) == len(DROID_FAULTS) and report["usable"] == 2
     reasons = " | ".join(s.reason for s in index.skipped)
-    for words in ("unreadable video", "missing video", "no recordings/", "lacks key", "unreadable trajectory.h5",
-                  "no metadata", "NaN", "frames for 40 rows"):
+    for words in (
+        "unreadable video",
+        "missing video",
+        "no recordings/",
+        "lacks key",
+        "unreadable trajectory.h5",
+        "no metadata",
+        "NaN",
+        "frames for 40 rows",
+    ):
         assert words in reasons
 
 
 def test_too_short_episodes_are_skipped_and_nothing_usable_fails_at_once(droid_root):
     cfg = DataConfig(droid=DroidConfig(root=droid_root))
     with pytest.raises(NoUsableEpisodesError, match=r"no usable episode .*too short"):
-        build_index(cfg, ClipConfig(frames_per_clip=16, fps=4.0, sampling="container_stride"))  # needs 226 rows
+        build_index(
+            cfg, ClipConfig(frames_per_clip=16, fps=4.0, sampling="container_stride")
+        )  # needs 226 rows
     empty = droid_root.parent / "empty_dataset"
     empty.mkdir(exist_ok=True)
     with pytest.raises(NoUsableEpisodesError, match="empty_dataset"):
@@ -98,3 +110,12 @@ def test_missing_view_and_bad_video_length(tmp_path):
         with h5py.File(h5, "a") as f:
             del f[L.EXTRINSICS_GROUP]
         read_episode(folder, "left_mp4_path", DroidConfig(extrinsics=True))
+
+
+def test_index_workers_give_the_same_index(droid_faulty_root):
+    clips = ClipConfig(frames_per_clip=4)
+    one = build_index(DataConfig(droid=DroidConfig(root=droid_faulty_root)), clips)
+    two = build_index(DataConfig(droid=DroidConfig(root=droid_faulty_root), index_workers=2), clips)
+    assert [e.key for e in one.episodes] == [e.key for e in two.episodes]
+    assert [vars(s) for s in one.skipped] == [vars(s) for s in two.skipped]
+    np.testing.assert_array_equal(one.episodes[0].states, two.episodes[0].states)

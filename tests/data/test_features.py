@@ -10,7 +10,13 @@ from vjepa_ac.config import ConfigError
 from vjepa_ac.data import features as F
 from vjepa_ac.data.clips import ClipConfig, ClipDataset
 from vjepa_ac.data.droid import DroidConfig
-from vjepa_ac.data.features import EncodeConfig, FeatureCache, FeatureClipDataset, encode_dataset, encode_frames
+from vjepa_ac.data.features import (
+    EncodeConfig,
+    FeatureCache,
+    FeatureClipDataset,
+    encode_dataset,
+    encode_frames,
+)
 from vjepa_ac.data.index import DataConfig, build_index
 from vjepa_ac.models.encoder import EncoderConfig, build_encoder
 
@@ -24,9 +30,15 @@ def tiny_encoder():
 
 
 def encode_cfg(root, out, sampling="timestamps", dtype="float16"):
-    return EncodeConfig(output=out, data=DataConfig(droid=DroidConfig(root=root)),
-                        clips=ClipConfig(frames_per_clip=3, fps=4.0, sampling=sampling, starts="grid", resolution=RES),
-                        checkpoint="random", dtype=dtype, num_workers=0, batch_frames=7)
+    return EncodeConfig(
+        output=out,
+        data=DataConfig(droid=DroidConfig(root=root)),
+        clips=ClipConfig(frames_per_clip=3, fps=4.0, sampling=sampling, starts="grid", resolution=RES),
+        checkpoint="random",
+        dtype=dtype,
+        num_workers=0,
+        batch_frames=7,
+    )
 
 
 @pytest.mark.parametrize("sampling,dtype", [("timestamps", "float16"), ("container_stride", "bfloat16")])
@@ -42,7 +54,9 @@ def test_cached_clips_equal_encoding_on_the_fly(droid_root, tmp_path, sampling, 
     arr = np.load(cache.entries[0].path, mmap_mode="r")
     assert isinstance(arr, np.memmap) and arr.shape[1:] == (4, 48)
 
-    clip_cfg = ClipConfig(frames_per_clip=3, fps=4.0, sampling=sampling, starts="grid", resolution=RES, seed=9)
+    clip_cfg = ClipConfig(
+        frames_per_clip=3, fps=4.0, sampling=sampling, starts="grid", resolution=RES, seed=9
+    )
     index = build_index(DataConfig(droid=DroidConfig(root=droid_root)), clip_cfg)
     raw, cached = ClipDataset(index.episodes, clip_cfg), FeatureClipDataset(cache, clip_cfg)
     assert len(raw) == len(cached)
@@ -95,11 +109,15 @@ def test_feature_dataset_checks_settings_and_splits_like_the_index(droid_root, t
         FeatureClipDataset(cache, ClipConfig(frames_per_clip=3, fps=2.0, starts="grid"))
     with pytest.raises(ConfigError, match="starts"):
         FeatureClipDataset(cache, ClipConfig(frames_per_clip=3, fps=4.0))
-    index = build_index(DataConfig(droid=DroidConfig(root=droid_root)), ClipConfig(frames_per_clip=3, starts="grid"))
+    index = build_index(
+        DataConfig(droid=DroidConfig(root=droid_root)), ClipConfig(frames_per_clip=3, starts="grid")
+    )
     train, val = cache.split(0.34, seed=1)
     itrain, ival = index.split(0.34, seed=1)
     assert [c.episode.episode_id for c in val] == [e.episode_id for e in ival.episodes]
     ds = FeatureClipDataset(cache, ClipConfig(frames_per_clip=5, fps=4.0, starts="grid"), entries=train)
     assert len(ds) == len(train) and ds[0]["z"].shape == (5, 4, 48) and ds[0]["actions"].shape == (4, 7)
-    half = FeatureClipDataset(cache, ClipConfig(frames_per_clip=5, fps=4.0, starts="grid"), entries=train, z_dtype=None)
+    half = FeatureClipDataset(
+        cache, ClipConfig(frames_per_clip=5, fps=4.0, starts="grid"), entries=train, z_dtype=None
+    )
     assert half[0]["z"].dtype == torch.float16 and torch.equal(half[0]["z"].float(), ds[0]["z"])

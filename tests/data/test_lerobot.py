@@ -15,7 +15,9 @@ from vjepa_ac.data.synthetic import render_frames, synthetic_states
 def test_reads_states_timestamps_and_the_right_frames(lerobot_root):
     episodes, bad = read_dataset(LeRobotConfig(root=lerobot_root, state_indices=(0, 1, 2, 3, 4, 5, 6)))
     assert not bad and [e.episode_id for e in episodes] == [f"my_robot/episode_{k:06d}" for k in range(3)]
-    assert episodes[0].frame_offset == 0 and episodes[1].frame_offset == episodes[0].n_frames  # shared video file
+    assert (
+        episodes[0].frame_offset == 0 and episodes[1].frame_offset == episodes[0].n_frames
+    )  # shared video file
     assert episodes[2].frame_offset == 0 and episodes[2].video_path != episodes[0].video_path
     for k, ep in enumerate(episodes):
         states = synthetic_states(ep.n_frames, np.random.default_rng(k))
@@ -41,7 +43,9 @@ def test_config_errors_name_the_field(lerobot_root):
 
 
 def test_clip_dataset_on_lerobot(lerobot_root, tmp_path):
-    cfg = DataConfig(format="lerobot", lerobot=LeRobotConfig(root=lerobot_root, state_key="observation.ee_pose"))
+    cfg = DataConfig(
+        format="lerobot", lerobot=LeRobotConfig(root=lerobot_root, state_key="observation.ee_pose")
+    )
     index = build_index(cfg, ClipConfig(frames_per_clip=4, fps=4.0))
     assert index.summary()["usable"] == 3
     item = ClipDataset(index.episodes, ClipConfig(frames_per_clip=4, fps=4.0, resolution=32))[1]
@@ -51,11 +55,14 @@ def test_clip_dataset_on_lerobot(lerobot_root, tmp_path):
 
 def test_a_bad_episode_is_skipped(lerobot_root, tmp_path):
     import shutil
+
     root = tmp_path / "copy"
     shutil.copytree(lerobot_root, root)
     (root / "videos/observation.images.front/chunk-000/file-001.mp4").write_bytes(b"broken")
     info = json.loads((root / "meta/info.json").read_text())
     assert info["codebase_version"] == "v3.0"
-    index = build_index(DataConfig(format="lerobot", lerobot=LeRobotConfig(root=root, state_key="observation.ee_pose")),
-                        ClipConfig(frames_per_clip=4))
+    index = build_index(
+        DataConfig(format="lerobot", lerobot=LeRobotConfig(root=root, state_key="observation.ee_pose")),
+        ClipConfig(frames_per_clip=4),
+    )
     assert index.summary()["usable"] == 2 and "episode_000002" in index.skipped[0].source

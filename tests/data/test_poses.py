@@ -42,8 +42,14 @@ def test_apply_actions_batched_float32_and_gripper_clip():
 
 def test_round_trip_states_actions():
     rng = np.random.default_rng(1)
-    states = np.concatenate([rng.normal(size=(20, 3)), Rotation.random(20, random_state=2).as_euler("xyz"),
-                             rng.uniform(0, 1, (20, 1))], axis=1)
+    states = np.concatenate(
+        [
+            rng.normal(size=(20, 3)),
+            Rotation.random(20, random_state=2).as_euler("xyz"),
+            rng.uniform(0, 1, (20, 1)),
+        ],
+        axis=1,
+    )
     actions = poses.states_to_actions(states)
     np.testing.assert_allclose(poses.apply_actions(states[:-1], actions), states[1:], atol=1e-12)
 
@@ -62,9 +68,17 @@ def test_euler_conversions_match_scipy_including_gimbal_lock():
 
 def test_to_camera_frame_matches_homogeneous_transforms():
     rng = np.random.default_rng(4)
-    states = np.concatenate([rng.normal(size=(6, 3)), Rotation.random(6, random_state=5).as_euler("xyz"),
-                             rng.uniform(0, 1, (6, 1))], axis=1)
-    ext = np.concatenate([rng.normal(size=(6, 3)), Rotation.random(6, random_state=6).as_euler("xyz")], axis=1)
+    states = np.concatenate(
+        [
+            rng.normal(size=(6, 3)),
+            Rotation.random(6, random_state=5).as_euler("xyz"),
+            rng.uniform(0, 1, (6, 1)),
+        ],
+        axis=1,
+    )
+    ext = np.concatenate(
+        [rng.normal(size=(6, 3)), Rotation.random(6, random_state=6).as_euler("xyz")], axis=1
+    )
     got = poses.to_camera_frame(states, ext)
     for i in range(6):
         te, tp = np.eye(4), np.eye(4)

@@ -13,7 +13,9 @@ from vjepa_ac.data.transforms import IMAGENET_MEAN, IMAGENET_STD, crop_and_resiz
 @pytest.fixture(scope="module")
 def franka_frames():
     # a real two-frame Franka trajectory from the public repository (tests/artifacts)
-    return np.load(Path(__file__).resolve().parents[1] / "artifacts" / "franka_example_traj.npz")["observations"][0]  # [2, 256, 256, 3]
+    return np.load(Path(__file__).resolve().parents[1] / "artifacts" / "franka_example_traj.npz")[
+        "observations"
+    ][0]  # [2, 256, 256, 3]
 
 
 @pytest.mark.parametrize("crop", ["released", "square"])
@@ -32,15 +34,26 @@ def test_released_crop_boxes_follow_the_released_fallback():
 
 def test_released_crop_on_1280x720_matches_float_reference(franka_frames):
     # a 1280x720 frame: the Franka frame upsampled, so it has real image content
-    src = F.interpolate(torch.from_numpy(franka_frames).permute(0, 3, 1, 2).float(), size=(720, 1280),
-                        mode="bilinear", align_corners=False).round().clamp(0, 255).to(torch.uint8)
+    src = (
+        F.interpolate(
+            torch.from_numpy(franka_frames).permute(0, 3, 1, 2).float(),
+            size=(720, 1280),
+            mode="bilinear",
+            align_corners=False,
+        )
+        .round()
+        .clamp(0, 255)
+        .to(torch.uint8)
+    )
     out = crop_and_resize(src.permute(0, 2, 3, 1).numpy(), crop="released", size=256)
     # the released pipeline: float crop [:, :, 0:720, 154:1126] then bilinear resize, no antialias
     ref = F.interpolate(src[:, :, :, 154:1126].float(), size=(256, 256), mode="bilinear", align_corners=False)
     assert out.shape == (2, 3, 256, 256)
     assert (out.float() - ref).abs().max() <= 0.5 + 1e-4  # uint8 rounding only
     sq = crop_and_resize(src.permute(0, 2, 3, 1).numpy(), crop="square", size=256)
-    ref_sq = F.interpolate(src[:, :, :, 280:1000].float(), size=(256, 256), mode="bilinear", align_corners=False)
+    ref_sq = F.interpolate(
+        src[:, :, :, 280:1000].float(), size=(256, 256), mode="bilinear", align_corners=False
+    )
     assert (sq.float() - ref_sq).abs().max() <= 0.5 + 1e-4
 
 

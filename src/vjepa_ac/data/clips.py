@@ -45,29 +45,35 @@ class ClipConfig:
 
     frames_per_clip: int = 8  # T frames per clip (released recipe 8, paper 16)
     fps: float = 4.0  # target rate, frames/s (container_stride: stride = ceil(container fps / fps) rows)
-    sampling: Sampling = "timestamps"  # "timestamps": true rate from the HDF5 clock; "container_stride": released
-    starts: Literal["any", "grid"] = "any"  # window start: any row, or the fixed grid the feature cache stores
-    max_time_error: float | None = None  # s, timestamps mode: max |row time - target|; None: 0.75 x median row interval
+    # "timestamps": the true rate, from the HDF5 clock; "container_stride": the released loader
+    sampling: Sampling = "timestamps"
+    starts: Literal["any", "grid"] = "any"  # window start: any row, or the grid the feature cache stores
+    # s, timestamps mode: max |row time - target time|; None: 0.75 x the median row interval
+    max_time_error: float | None = None
     crop: Literal["released", "square"] = "released"  # see transforms.py
     resolution: int = 256  # px, square side after the crop
     antialias: bool = False  # resize with antialiasing (False = the released pipeline)
     camera_frame: bool = False  # express states in the camera frame (needs episodes read with extrinsics)
     clips_per_episode: int = 1  # dataset length = episodes x this; each item draws a random window
     seed: int = 0  # per-item randomness is seeded from (seed, epoch, index)
-    on_decode_error: Literal["raise", "replace"] = "raise"  # replace: log, count, draw another episode (3 tries)
-    max_decode_ahead: int = 16  # frames decoded forward before seeking instead
+    # "replace": log, count and draw another episode (at most 3 tries) instead of raising
+    on_decode_error: Literal["raise", "replace"] = "raise"
+    max_decode_ahead: int = 16  # videos without a keyframe index: frames decoded forward before a seek
     decode_threads: int = 1  # FFmpeg threads per decode (keep 1 with many DataLoader workers)
 
     def __post_init__(self) -> None:
         if self.frames_per_clip < 2:
-            raise ConfigError(f"frames_per_clip must be >= 2 (one action needs two frames), got {self.frames_per_clip}")
+            raise ConfigError(
+                f"frames_per_clip must be >= 2 (one action needs two frames), got {self.frames_per_clip}"
+            )
         if not (self.fps > 0 and math.isfinite(self.fps)):
             raise ConfigError(f"fps must be a positive number of frames/s, got {self.fps}")
         if self.max_time_error is not None and self.max_time_error <= 0:
             raise ConfigError(f"max_time_error must be > 0 s or null, got {self.max_time_error}")
         if self.max_time_error is not None and self.sampling != "timestamps":
-            raise ConfigError("max_time_error applies to sampling=timestamps only; "
-                              f"sampling is {self.sampling!r}")
+            raise ConfigError(
+                f"max_time_error applies to sampling=timestamps only; sampling is {self.sampling!r}"
+            )
         if self.resolution <= 0 or self.resolution % 2:
             raise ConfigError(f"resolution must be a positive even number of px, got {self.resolution}")
         if self.clips_per_episode < 1:
@@ -111,7 +117,9 @@ def default_max_time_error(timestamps: np.ndarray) -> float:
     return 0.75 * float(np.median(np.diff(timestamps))) if len(timestamps) > 1 else 0.0
 
 
-def timestamp_windows(timestamps: np.ndarray, frames_per_clip: int, fps: float, max_error: float) -> np.ndarray:
+def timestamp_windows(
+    timestamps: np.ndarray, frames_per_clip: int, fps: float, max_error: float
+) -> np.ndarray:
     """Windows of rows nearest to ``t_s + k / fps`` for every start row s. Returns ``[W, T]``.
 
     A window is kept when every row is within ``max_error`` s of its target time and rows strictly
@@ -125,7 +133,9 @@ def timestamp_windows(timestamps: np.ndarray, frames_per_clip: int, fps: float, 
     return rows[ok]
 
 
-def frame_grid(timestamps: np.ndarray, container_fps: float, cfg: ClipConfig) -> tuple[np.ndarray, np.ndarray]:
+def frame_grid(
+    timestamps: np.ndarray, container_fps: float, cfg: ClipConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """The episode's fixed grid of frames at the clip rate, anchored at row 0.
 
     Returns ``rows [K]`` and ``valid [K]`` (bool; False where the nearest row is too far from
@@ -170,8 +180,12 @@ def clip_requirement(cfg: ClipConfig, container_fps: float) -> str:
     """Words for the shortest usable episode (skip reasons)."""
     if cfg.sampling == "container_stride":
         stride = container_stride(container_fps, cfg.fps)
-        return f"{(cfg.frames_per_clip - 1) * stride + 1} rows ({cfg.frames_per_clip} frames, stride {stride})"
-    return f"{(cfg.frames_per_clip - 1) / cfg.fps:.2f} s of rows ({cfg.frames_per_clip} frames at {cfg.fps} fps)"
+        return (
+            f"{(cfg.frames_per_clip - 1) * stride + 1} rows ({cfg.frames_per_clip} frames, stride {stride})"
+        )
+    return (
+        f"{(cfg.frames_per_clip - 1) / cfg.fps:.2f} s of rows ({cfg.frames_per_clip} frames at {cfg.fps} fps)"
+    )
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -217,8 +231,10 @@ class WindowedEpisodes(Dataset):
         e = index % len(self.episodes)
         windows = self.windows(e)
         if len(windows) == 0:
-            raise ValueError(f"{self.episodes[e].source}: no clip fits (needs "
-                             f"{clip_requirement(self.cfg, self.episodes[e].container_fps)}); index it first")
+            raise ValueError(
+                f"{self.episodes[e].source}: no clip fits (needs "
+                f"{clip_requirement(self.cfg, self.episodes[e].container_fps)}); index it first"
+            )
         return e, windows[int(rng.integers(len(windows)))]
 
     def targets(self, episode: Episode, rows: np.ndarray) -> dict:
@@ -227,7 +243,9 @@ class WindowedEpisodes(Dataset):
         extrinsics = None if episode.extrinsics is None else episode.extrinsics[rows]
         if self.cfg.camera_frame:
             if extrinsics is None:
-                raise ValueError(f"{episode.source}: camera_frame needs extrinsics; read episodes with extrinsics")
+                raise ValueError(
+                    f"{episode.source}: camera_frame needs extrinsics; read episodes with extrinsics"
+                )
             states = to_camera_frame(states, extrinsics)
         item = {
             "states": torch.from_numpy(states.astype(np.float32)),
@@ -273,14 +291,19 @@ class ClipDataset(WindowedEpisodes):
             e, rows = self.choose(rng, index)
             episode = self.episodes[e]
             try:
-                raw = episode.read_frames(rows, max_decode_ahead=self.cfg.max_decode_ahead,
-                                          threads=self.cfg.decode_threads)  # [T, H, W, 3]
+                raw = episode.read_frames(
+                    rows, max_decode_ahead=self.cfg.max_decode_ahead, threads=self.cfg.decode_threads
+                )  # [T, H, W, 3]
             except VideoDecodeError as err:
                 if attempt == tries:
                     raise
                 self.decode_failures.append(str(err))
-                log.warning("clip %d: %s; replaced by another episode (%d decode failures so far)",
-                            index, err, len(self.decode_failures))
+                log.warning(
+                    "clip %d: %s; replaced by another episode (%d decode failures so far)",
+                    index,
+                    err,
+                    len(self.decode_failures),
+                )
                 index = int(rng.integers(len(self)))
                 continue
             item = self.targets(episode, rows)

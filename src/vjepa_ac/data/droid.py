@@ -33,13 +33,15 @@ from vjepa_ac.data.video import VideoDecodeError, probe_video
 class DroidConfig:
     """Where raw DROID episodes are and which of their streams to read."""
 
-    root: Path | None = None  # folder scanned recursively for episode folders (those holding trajectory.h5)
-    episode_list: Path | None = None  # text/CSV file, one episode folder per line (first column; '#' comments);
-    #                                   relative paths are relative to the list's folder. root and list may both be given
-    camera_views: tuple[str, ...] = ("left_mp4_path",)  # metadata keys of the views; each view is its own stream
-    timestamps: Literal["camera", "control"] = "camera"  # per-row clock: <serial>_estimated_capture or control step_start
+    root: Path | None = None  # folder scanned recursively for episode folders (holding trajectory.h5)
+    # text/CSV file, one episode folder per line (first field; '#' starts a comment); relative
+    # paths are relative to the list's folder. root and episode_list may both be given
+    episode_list: Path | None = None
+    camera_views: tuple[str, ...] = ("left_mp4_path",)  # metadata keys; each view is its own stream
+    # per-row clock: the view's <serial>_estimated_capture, or the control loop's step_start
+    timestamps: Literal["camera", "control"] = "camera"
     extrinsics: bool = False  # read the view's camera extrinsics [T, 6] (needed for camera-frame poses)
-    max_missing_video_frames: int = 1  # frames the MP4 may lack against the HDF5 rows (DROID: 1); more is a bad episode
+    max_missing_video_frames: int = 1  # frames the MP4 may lack against the rows (DROID: 1); more: bad
 
     def __post_init__(self) -> None:
         if not self.camera_views:
@@ -48,7 +50,10 @@ class DroidConfig:
             raise ConfigError(f"max_missing_video_frames must be >= 0, got {self.max_missing_video_frames}")
 
     def describe(self) -> str:
-        parts = [f"root={self.root}" if self.root else "", f"episode_list={self.episode_list}" if self.episode_list else ""]
+        parts = [
+            f"root={self.root}" if self.root else "",
+            f"episode_list={self.episode_list}" if self.episode_list else "",
+        ]
         return "DROID " + " ".join(p for p in parts if p)
 
 
@@ -84,7 +89,7 @@ def scan_episode_folders(root: str | Path) -> list[Path]:
 
 
 def discover_episodes(cfg: DroidConfig) -> list[Path]:
-    """Episode folders from ``cfg.root`` and/or ``cfg.episode_list``, without duplicates, in a stable order."""
+    """Episode folders from ``cfg.root`` and/or ``cfg.episode_list``: no duplicates, a stable order."""
     if cfg.root is None and cfg.episode_list is None:
         raise ConfigError("DroidConfig: give root (a folder to scan) and/or episode_list (a text/CSV file)")
     folders: list[Path] = []
@@ -162,7 +167,9 @@ def read_episode(folder: str | Path, view: str, cfg: DroidConfig) -> Episode:
     rows = len(cartesian)
     gripper = gripper.reshape(len(gripper), -1)
     if cartesian.shape != (rows, 6) or gripper.shape != (rows, 1):
-        raise EpisodeError(src, f"state shapes {cartesian.shape} and {gripper.shape}, expected [T, 6] and [T]")
+        raise EpisodeError(
+            src, f"state shapes {cartesian.shape} and {gripper.shape}, expected [T, 6] and [T]"
+        )
     if len(stamps_ms) != rows or (extrinsics is not None and extrinsics.shape != (rows, 6)):
         raise EpisodeError(src, f"{L.TRAJECTORY_FILE}: datasets of different lengths ({rows} state rows)")
     states = np.concatenate([cartesian, gripper], axis=1)  # [T, 7]

@@ -45,7 +45,13 @@ from vjepa_ac.data.episode import Episode
 from vjepa_ac.data.index import DataConfig, build_index, validation_ids
 from vjepa_ac.data.transforms import crop_and_resize, normalize
 from vjepa_ac.data.video import VideoDecodeError
-from vjepa_ac.models.encoder import ENCODER_PRESETS, EncoderConfig, VisionTransformer, build_encoder, encode_per_frame
+from vjepa_ac.models.encoder import (
+    ENCODER_PRESETS,
+    EncoderConfig,
+    VisionTransformer,
+    build_encoder,
+    encode_per_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +59,21 @@ CACHE_VERSION = 1
 MANIFEST = "manifest.json"
 EPISODES_DIR = "episodes"
 # manifest keys that define the cached values: a resumed run must match them all
-SETTING_KEYS = ("version", "encoder", "crop", "resolution", "antialias", "fps", "sampling", "max_time_error",
-                "dtype", "storage_dtype", "tokens_per_frame", "width", "autocast")
+SETTING_KEYS = (
+    "version",
+    "encoder",
+    "crop",
+    "resolution",
+    "antialias",
+    "fps",
+    "sampling",
+    "max_time_error",
+    "dtype",
+    "storage_dtype",
+    "tokens_per_frame",
+    "width",
+    "autocast",
+)
 
 
 @dataclass
@@ -63,9 +82,11 @@ class EncodeConfig:
 
     output: Path | None = None  # cache folder (required); re-running resumes it
     data: DataConfig = field(default_factory=DataConfig)
-    clips: ClipConfig = field(default_factory=lambda: ClipConfig(starts="grid"))  # fps, sampling, crop, resolution
-    checkpoint: str = "vitg"  # released name (vitl, vith, vitg, vjepa2-ac-vitg), a local file, or "random" (tests)
-    checkpoint_key: str | None = None  # entry holding the encoder (default: the release's, else target_encoder)
+    # fps, sampling, max_time_error, crop, resolution (frames_per_clip does not matter here)
+    clips: ClipConfig = field(default_factory=lambda: ClipConfig(starts="grid"))
+    # a released name (vitl, vith, vitg, vjepa2-ac-vitg), a local file, or "random" (tests)
+    checkpoint: str = "vitg"
+    checkpoint_key: str | None = None  # entry holding the encoder (default: the release's / target_encoder)
     encoder_preset: str = "vit_giant"  # architecture of "random" and of local files not named like a release
     seed: int = 0  # weights of the "random" encoder
     dtype: Literal["float16", "bfloat16"] = "float16"  # storage precision of the features
@@ -76,7 +97,9 @@ class EncodeConfig:
 
     def __post_init__(self) -> None:
         if self.encoder_preset not in ENCODER_PRESETS:
-            raise ConfigError(f"encoder_preset {self.encoder_preset!r} is not one of {sorted(ENCODER_PRESETS)}")
+            raise ConfigError(
+                f"encoder_preset {self.encoder_preset!r} is not one of {sorted(ENCODER_PRESETS)}"
+            )
         if self.batch_frames < 1 or self.num_workers < 0:
             raise ConfigError("batch_frames must be >= 1 and num_workers >= 0")
 
@@ -102,14 +125,23 @@ def load_cache_encoder(cfg: EncodeConfig) -> VisionTransformer:
     from vjepa_ac.official import RELEASED, load_released_encoder
 
     named = cfg.checkpoint in RELEASED or Path(cfg.checkpoint).stem in RELEASED
-    kwargs = None if named else dict(img_size=cfg.clips.resolution, patch_size=16, tubelet_size=2,
-                                     **ENCODER_PRESETS[cfg.encoder_preset])
+    kwargs = (
+        None
+        if named
+        else dict(
+            img_size=cfg.clips.resolution,
+            patch_size=16,
+            tubelet_size=2,
+            **ENCODER_PRESETS[cfg.encoder_preset],
+        )
+    )
     return load_released_encoder(cfg.checkpoint, key=cfg.checkpoint_key, encoder_kwargs=kwargs).eval()
 
 
 @torch.no_grad()
-def encode_frames(encoder: VisionTransformer, frames: torch.Tensor, *, batch_frames: int = 32,
-                  autocast_bf16: bool = False) -> torch.Tensor:
+def encode_frames(
+    encoder: VisionTransformer, frames: torch.Tensor, *, batch_frames: int = 32, autocast_bf16: bool = False
+) -> torch.Tensor:
     """Per-frame AC encoding of uint8 frames. frames: ``[K, 3, H, W]`` uint8 -> ``[K, N, D]`` float32.
 
     Frames are moved to the encoder's device, normalised there, and encoded ``batch_frames`` at a time.
@@ -118,7 +150,9 @@ def encode_frames(encoder: VisionTransformer, frames: torch.Tensor, *, batch_fra
     outs = []
     for chunk in frames.split(batch_frames):
         x = normalize(chunk.to(device, non_blocking=True))  # [k, 3, H, W]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast_bf16 and device.type == "cuda"):
+        with torch.autocast(
+            device.type, dtype=torch.bfloat16, enabled=autocast_bf16 and device.type == "cuda"
+        ):
             z = encode_per_frame(encoder, x.unsqueeze(0).transpose(1, 2))  # [1, k*N, D]
         outs.append(z.float().reshape(len(chunk), -1, z.shape[-1]))  # [k, N, D]
     return torch.cat(outs)
@@ -148,7 +182,9 @@ class _GridFrames(Dataset):
         ep = self.episodes[i]
         rows, _ = frame_grid(ep.timestamps, ep.container_fps, self.cfg)
         try:
-            raw = ep.read_frames(rows, max_decode_ahead=self.cfg.max_decode_ahead, threads=self.cfg.decode_threads)
+            raw = ep.read_frames(
+                rows, max_decode_ahead=self.cfg.max_decode_ahead, threads=self.cfg.decode_threads
+            )
         except VideoDecodeError as e:
             return i, None, str(e)
         return i, crop_and_resize(raw, self.cfg.crop, self.cfg.resolution, self.cfg.antialias), ""
@@ -163,9 +199,17 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def _save_meta(path: Path, ep: Episode, rows: np.ndarray, valid: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    arrays = dict(rows=rows, valid=valid, states=ep.states[rows], timestamps=ep.timestamps[rows],
-                  episode_id=np.array(ep.episode_id), camera=np.array(ep.camera), source=np.array(ep.source),
-                  video_path=np.array(str(ep.video_path)), container_fps=np.array(ep.container_fps))
+    arrays = dict(
+        rows=rows,
+        valid=valid,
+        states=ep.states[rows],
+        timestamps=ep.timestamps[rows],
+        episode_id=np.array(ep.episode_id),
+        camera=np.array(ep.camera),
+        source=np.array(ep.source),
+        video_path=np.array(str(ep.video_path)),
+        container_fps=np.array(ep.container_fps),
+    )
     if ep.extrinsics is not None:
         arrays["extrinsics"] = ep.extrinsics[rows]
     with open(tmp, "wb") as f:
@@ -184,12 +228,23 @@ def _settings(cfg: EncodeConfig, encoder: VisionTransformer, sha: str, device: t
     autocast = "bfloat16" if cfg.autocast_bf16 and device.type == "cuda" else None
     return {
         "version": CACHE_VERSION,
-        "encoder": {"checkpoint": cfg.checkpoint, "checkpoint_key": cfg.checkpoint_key,
-                    "config": dataclasses.asdict(encoder.cfg), "weights_sha256": sha},
-        "crop": cfg.clips.crop, "resolution": cfg.clips.resolution, "antialias": cfg.clips.antialias,
-        "fps": cfg.clips.fps, "sampling": cfg.clips.sampling, "max_time_error": cfg.clips.max_time_error,
-        "dtype": cfg.dtype, "storage_dtype": "float16" if cfg.dtype == "float16" else "int16",
-        "tokens_per_frame": n, "width": encoder.cfg.embed_dim, "autocast": autocast,
+        "encoder": {
+            "checkpoint": cfg.checkpoint,
+            "checkpoint_key": cfg.checkpoint_key,
+            "config": dataclasses.asdict(encoder.cfg),
+            "weights_sha256": sha,
+        },
+        "crop": cfg.clips.crop,
+        "resolution": cfg.clips.resolution,
+        "antialias": cfg.clips.antialias,
+        "fps": cfg.clips.fps,
+        "sampling": cfg.clips.sampling,
+        "max_time_error": cfg.clips.max_time_error,
+        "dtype": cfg.dtype,
+        "storage_dtype": "float16" if cfg.dtype == "float16" else "int16",
+        "tokens_per_frame": n,
+        "width": encoder.cfg.embed_dim,
+        "autocast": autocast,
     }
 
 
@@ -207,8 +262,9 @@ def _from_storage(a: np.ndarray, dtype: str) -> torch.Tensor:
 def encode_dataset(cfg: EncodeConfig, encoder: VisionTransformer | None = None) -> dict:
     """Encode every usable episode of ``cfg.data`` into the cache at ``cfg.output``; resume if it exists.
 
-    ``encoder``: use this frozen encoder instead of loading ``cfg.checkpoint``. Returns a summary
-    (episodes encoded/reused/skipped, frames, bytes, seconds, clips/s-relevant sizes).
+    ``clips.starts`` is always "grid". ``encoder``: use this frozen encoder instead of loading
+    ``cfg.checkpoint``. Returns a summary: episodes encoded / reused / skipped (by the index) /
+    decode_failed (named, not cached), frames, bytes per frame and in all, seconds, frames/s.
     """
     if cfg.output is None:
         raise ConfigError("output: give the cache folder")
@@ -221,7 +277,9 @@ def encode_dataset(cfg: EncodeConfig, encoder: VisionTransformer | None = None) 
 
     index = build_index(cfg.data, cfg.clips)
     index.write_report(out / "index_report.json")
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    )
     encoder = (encoder if encoder is not None else load_cache_encoder(cfg)).eval().to(device)
     settings = _settings(cfg, encoder, weights_sha256(encoder), device)
     manifest_path = out / MANIFEST
@@ -229,20 +287,30 @@ def encode_dataset(cfg: EncodeConfig, encoder: VisionTransformer | None = None) 
         old = json.loads(manifest_path.read_text())
         diff = [k for k in SETTING_KEYS if old.get(k) != settings[k]]
         if diff:
-            raise ConfigError(f"{manifest_path}: the cache was made with other settings ({', '.join(diff)}: "
-                              f"{[old.get(k) for k in diff]} vs {[settings[k] for k in diff]}); "
-                              "use another output folder")
+            raise ConfigError(
+                f"{manifest_path}: the cache was made with other settings ({', '.join(diff)}: "
+                f"{[old.get(k) for k in diff]} vs {[settings[k] for k in diff]}); "
+                "use another output folder"
+            )
     _write_json(manifest_path, {**settings, "complete": False, "source": index.source, "episodes": []})
 
     stems = [_stem(ep) for ep in index.episodes]
-    done = {s for s in stems if (out / EPISODES_DIR / f"{s}.meta.npz").exists() and (out / EPISODES_DIR / f"{s}.npy").exists()}
+    done = {
+        s
+        for s in stems
+        if (out / EPISODES_DIR / f"{s}.meta.npz").exists() and (out / EPISODES_DIR / f"{s}.npy").exists()
+    }
     todo = [i for i, s in enumerate(stems) if s not in done]
     log.info("%s: %d episodes to encode, %d already cached", out, len(todo), len(done))
 
     from tqdm import tqdm
 
-    loader = DataLoader(_GridFrames([index.episodes[i] for i in todo], cfg.clips), batch_size=None,
-                        num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        _GridFrames([index.episodes[i] for i in todo], cfg.clips),
+        batch_size=None,
+        num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda",
+    )
     t0, frames_done, failed = time.perf_counter(), 0, {}
     with tqdm(total=len(todo), unit="episode", desc="encode", disable=None) as bar:
         for j, frames, error in loader:
@@ -254,8 +322,9 @@ def encode_dataset(cfg: EncodeConfig, encoder: VisionTransformer | None = None) 
                 log.warning("not cached (decode failed): %s", error)
                 continue
             rows, valid = frame_grid(ep.timestamps, ep.container_fps, cfg.clips)
-            z = encode_frames(encoder, frames, batch_frames=cfg.batch_frames,
-                              autocast_bf16=settings["autocast"] is not None)  # [K, N, D]
+            z = encode_frames(
+                encoder, frames, batch_frames=cfg.batch_frames, autocast_bf16=settings["autocast"] is not None
+            )  # [K, N, D]
             _save_npy(out / EPISODES_DIR / f"{stems[i]}.npy", _to_storage(z.cpu(), cfg.dtype))
             _save_meta(out / EPISODES_DIR / f"{stems[i]}.meta.npz", ep, rows, valid)
             frames_done += len(rows)
@@ -270,15 +339,22 @@ def encode_dataset(cfg: EncodeConfig, encoder: VisionTransformer | None = None) 
         episodes.append({"stem": s, "episode_id": ep.episode_id, "camera": ep.camera, "frames": k})
     bytes_per_frame = settings["tokens_per_frame"] * settings["width"] * 2
     summary = {
-        "output": str(out), "encoded": len(todo) - len(failed), "reused": len(done), "skipped": len(index.skipped),
+        "output": str(out),
+        "encoded": len(todo) - len(failed),
+        "reused": len(done),
+        "skipped": len(index.skipped),
         "decode_failed": {index.episodes[i].source: err for i, err in failed.items()},
-        "frames_encoded": frames_done, "frames_total": int(sum(e["frames"] for e in episodes)),
-        "bytes_per_frame": bytes_per_frame, "seconds": round(seconds, 3),
+        "frames_encoded": frames_done,
+        "frames_total": int(sum(e["frames"] for e in episodes)),
+        "bytes_per_frame": bytes_per_frame,
+        "seconds": round(seconds, 3),
         "frames_per_s": round(frames_done / seconds, 2) if seconds > 0 else None,
     }
     summary["bytes_total"] = summary["frames_total"] * bytes_per_frame
-    _write_json(manifest_path, {**settings, "complete": True, "source": index.source, "summary": summary,
-                                "episodes": episodes})
+    _write_json(
+        manifest_path,
+        {**settings, "complete": True, "source": index.source, "summary": summary, "episodes": episodes},
+    )
     return summary
 
 
@@ -300,20 +376,31 @@ class FeatureCache:
         self.root = Path(root)
         path = self.root / MANIFEST
         if not path.is_file():
-            raise FileNotFoundError(f"no feature cache at {self.root} ({MANIFEST} missing); run vjepa-ac encode")
+            raise FileNotFoundError(
+                f"no feature cache at {self.root} ({MANIFEST} missing); run vjepa-ac encode"
+            )
         self.manifest = json.loads(path.read_text())
         if not self.manifest.get("complete"):
-            raise ValueError(f"{path}: the cache is incomplete (interrupted?); run vjepa-ac encode again to finish it")
+            raise ValueError(
+                f"{path}: the cache is incomplete (interrupted?); run vjepa-ac encode again to finish it"
+            )
         if self.manifest.get("version") != CACHE_VERSION:
-            raise ValueError(f"{path}: cache version {self.manifest.get('version')}, this code reads {CACHE_VERSION}")
+            raise ValueError(
+                f"{path}: cache version {self.manifest.get('version')}, this code reads {CACHE_VERSION}"
+            )
         self.entries = [self._load(e["stem"]) for e in self.manifest["episodes"]]
 
     def _load(self, stem: str) -> CachedEpisode:
         with np.load(self.root / EPISODES_DIR / f"{stem}.meta.npz") as m:
             ep = Episode(
-                episode_id=str(m["episode_id"]), camera=str(m["camera"]), source=str(m["source"]),
-                video_path=Path(str(m["video_path"])), states=m["states"], timestamps=m["timestamps"],
-                container_fps=float(m["container_fps"]), extrinsics=m["extrinsics"] if "extrinsics" in m else None,
+                episode_id=str(m["episode_id"]),
+                camera=str(m["camera"]),
+                source=str(m["source"]),
+                video_path=Path(str(m["video_path"])),
+                states=m["states"],
+                timestamps=m["timestamps"],
+                container_fps=float(m["container_fps"]),
+                extrinsics=m["extrinsics"] if "extrinsics" in m else None,
             )
             return CachedEpisode(ep, m["rows"], m["valid"], self.root / EPISODES_DIR / f"{stem}.npy")
 
@@ -328,11 +415,17 @@ class FeatureCache:
     def split(self, val_fraction: float, seed: int) -> tuple[list[CachedEpisode], list[CachedEpisode]]:
         """(train, val) entries, the same split as ``DatasetIndex.split`` of the source."""
         val_ids = validation_ids({c.episode.episode_id for c in self.entries}, val_fraction, seed)
-        return ([c for c in self.entries if c.episode.episode_id not in val_ids],
-                [c for c in self.entries if c.episode.episode_id in val_ids])
+        return (
+            [c for c in self.entries if c.episode.episode_id not in val_ids],
+            [c for c in self.entries if c.episode.episode_id in val_ids],
+        )
 
-    def features(self, entry: CachedEpisode, positions: np.ndarray | slice = slice(None),
-                 dtype: torch.dtype | None = torch.float32) -> torch.Tensor:
+    def features(
+        self,
+        entry: CachedEpisode,
+        positions: np.ndarray | slice = slice(None),
+        dtype: torch.dtype | None = torch.float32,
+    ) -> torch.Tensor:
         """Grid frames ``positions`` of an episode, ``[len, N, D]`` (read through a memory map).
 
         dtype: float32 by default; None keeps the stored precision (float16 or bfloat16)."""
@@ -351,8 +444,13 @@ class FeatureClipDataset(WindowedEpisodes):
     (float16 / bfloat16): half the bytes through DataLoader worker queues; cast on the device.
     """
 
-    def __init__(self, cache: FeatureCache | str | Path, cfg: ClipConfig, entries: Sequence[CachedEpisode] | None = None,
-                 z_dtype: torch.dtype | None = torch.float32):
+    def __init__(
+        self,
+        cache: FeatureCache | str | Path,
+        cfg: ClipConfig,
+        entries: Sequence[CachedEpisode] | None = None,
+        z_dtype: torch.dtype | None = torch.float32,
+    ):
         self.cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache)
         self.z_dtype = z_dtype
         m = self.cache.manifest
@@ -360,8 +458,10 @@ class FeatureClipDataset(WindowedEpisodes):
             raise ConfigError("starts: the feature cache holds the fixed frame grid only; set starts=grid")
         for key in ("fps", "sampling", "max_time_error"):
             if getattr(cfg, key) != m[key]:
-                raise ConfigError(f"{key}: {getattr(cfg, key)!r} differs from the cache's {m[key]!r} "
-                                  f"({self.cache.root}); encode again with these settings")
+                raise ConfigError(
+                    f"{key}: {getattr(cfg, key)!r} differs from the cache's {m[key]!r} "
+                    f"({self.cache.root}); encode again with these settings"
+                )
         self.entries = list(self.cache.entries if entries is None else entries)
         super().__init__([c.episode for c in self.entries], cfg)
 

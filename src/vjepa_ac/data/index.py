@@ -85,8 +85,10 @@ class DatasetIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         report = {
             **self.summary(),
-            "episodes": [{"episode_id": e.episode_id, "camera": e.camera, "source": e.source, "frames": e.n_frames}
-                         for e in self.episodes],
+            "episodes": [
+                {"episode_id": e.episode_id, "camera": e.camera, "source": e.source, "frames": e.n_frames}
+                for e in self.episodes
+            ],
             "skipped_episodes": [vars(s) for s in self.skipped],
         }
         tmp = path.with_name(path.name + ".tmp")
@@ -100,8 +102,10 @@ class DatasetIndex:
         val_ids = validation_ids({e.episode_id for e in self.episodes}, val_fraction, seed)
         train = [e for e in self.episodes if e.episode_id not in val_ids]
         val = [e for e in self.episodes if e.episode_id in val_ids]
-        return (DatasetIndex(train, self.skipped, self.source + " [train]"),
-                DatasetIndex(val, [], self.source + " [val]"))
+        return (
+            DatasetIndex(train, self.skipped, self.source + " [train]"),
+            DatasetIndex(val, [], self.source + " [val]"),
+        )
 
 
 def validation_ids(episode_ids: set[str] | list[str], val_fraction: float, seed: int) -> set[str]:
@@ -117,8 +121,20 @@ def validation_ids(episode_ids: set[str] | list[str], val_fraction: float, seed:
 
 def _reason_kind(reason: str) -> str:
     """Group skip reasons for counting: drop file names and numbers."""
-    for kind in ("unreadable video", "missing video", "no recordings/", "lacks key", "unreadable trajectory.h5",
-                 "no metadata", "metadata has no", "NaN", "frames for", "too short", "timestamps", "folder not found"):
+    for kind in (
+        "unreadable video",
+        "missing video",
+        "no recordings/",
+        "lacks key",
+        "unreadable trajectory.h5",
+        "no metadata",
+        "metadata has no",
+        "NaN",
+        "frames for",
+        "too short",
+        "timestamps",
+        "folder not found",
+    ):
         if kind in reason:
             return kind
     return reason.split("(")[0].strip()
@@ -137,7 +153,11 @@ def _read_all(cfg: DataConfig) -> list[Episode | SkippedEpisode]:
         episodes, bad = lerobot.read_dataset(cfg.lerobot)
         camera = episodes[0].camera if episodes else cfg.lerobot.camera_key
         return [*episodes, *(SkippedEpisode(e.source, camera, e.reason) for e in bad)]
-    jobs = [(str(f), view, cfg.droid) for f in droid.discover_episodes(cfg.droid) for view in cfg.droid.camera_views]
+    jobs = [
+        (str(f), view, cfg.droid)
+        for f in droid.discover_episodes(cfg.droid)
+        for view in cfg.droid.camera_views
+    ]
     if cfg.index_workers > 0 and len(jobs) > 1:
         with ProcessPoolExecutor(min(cfg.index_workers, os.cpu_count() or 1)) as pool:
             return list(pool.map(_read_droid, jobs, chunksize=16))
@@ -152,21 +172,36 @@ def build_index(cfg: DataConfig, clips: ClipConfig) -> DatasetIndex:
         if isinstance(got, SkippedEpisode):
             skipped.append(got)
         elif len(clip_indices(got.timestamps, got.container_fps, clips)) == 0:
-            skipped.append(SkippedEpisode(got.source, got.camera, f"too short for a clip: {got.n_frames} rows "
-                                          f"over {got.timestamps[-1]:.2f} s, needs {clip_requirement(clips, got.container_fps)}"))
+            skipped.append(
+                SkippedEpisode(
+                    got.source,
+                    got.camera,
+                    f"too short for a clip: {got.n_frames} rows "
+                    f"over {got.timestamps[-1]:.2f} s, needs {clip_requirement(clips, got.container_fps)}",
+                )
+            )
         else:
             usable.append(got)
     index = DatasetIndex(usable, skipped, cfg.describe())
     summary = index.summary()
     if not usable:
         raise NoUsableEpisodesError(
-            f"{index.source}: no usable episode ({len(skipped)} skipped: {summary['skip_reasons'] or 'none found'})"
-            + (f"; first: {skipped[0].source}: {skipped[0].reason}" if skipped else ""))
+            f"{index.source}: no usable episode "
+            f"({len(skipped)} skipped: {summary['skip_reasons'] or 'none found'})"
+            + (f"; first: {skipped[0].source}: {skipped[0].reason}" if skipped else "")
+        )
     if skipped:
         names = "\n  ".join(f"{s.source} [{s.camera}]: {s.reason}" for s in skipped[:50])
         more = f"\n  ... and {len(skipped) - 50} more (see the index report)" if len(skipped) > 50 else ""
-        log.warning("%s: %d usable, %d skipped %s:\n  %s%s", index.source, len(usable), len(skipped),
-                    summary["skip_reasons"], names, more)
+        log.warning(
+            "%s: %d usable, %d skipped %s:\n  %s%s",
+            index.source,
+            len(usable),
+            len(skipped),
+            summary["skip_reasons"],
+            names,
+            more,
+        )
     else:
         log.info("%s: %d usable episode streams, none skipped", index.source, len(usable))
     return index

@@ -35,16 +35,21 @@ class LeRobotConfig:
     """Which LeRobot v3 dataset to read and how its features map onto V-JEPA 2-AC's inputs."""
 
     root: Path | None = None  # dataset folder (holds meta/info.json)
-    camera_key: str = ""  # video feature, e.g. "observation.images.front"; "" = the dataset's only video feature
+    # video feature, e.g. "observation.images.front"; "" = the dataset's only video feature
+    camera_key: str = ""
     state_key: str = "observation.state"  # feature holding the end-effector state
-    state_indices: tuple[int, ...] | None = None  # the 7 entries [x y z roll pitch yaw gripper]; None: all (must be 7)
-    extrinsics_key: str | None = None  # optional feature [6]: camera pose (xyz, euler "xyz") in the base frame
+    # indices of [x y z roll pitch yaw gripper] in that feature; None: all of it (must be 7-D)
+    state_indices: tuple[int, ...] | None = None
+    # optional feature [6]: camera pose (xyz, euler "xyz") in the robot base frame, per frame
+    extrinsics_key: str | None = None
     episodes: tuple[int, ...] | None = None  # episode indices to read; None: all
     max_missing_video_frames: int = 0  # frames the video may lack against the rows
 
     def __post_init__(self) -> None:
         if self.state_indices is not None and len(self.state_indices) != 7:
-            raise ConfigError(f"state_indices must pick 7 entries (x y z roll pitch yaw gripper), got {self.state_indices}")
+            raise ConfigError(
+                f"state_indices must pick 7 entries (x y z roll pitch yaw gripper), got {self.state_indices}"
+            )
         if self.max_missing_video_frames < 0:
             raise ConfigError(f"max_missing_video_frames must be >= 0, got {self.max_missing_video_frames}")
 
@@ -59,8 +64,10 @@ def read_info(root: Path) -> dict:
     info = json.loads(path.read_text())
     version = str(info.get("codebase_version", ""))
     if not version.startswith("v3"):
-        raise ConfigError(f"{path}: codebase_version {version!r}; only LeRobot v3 datasets are read "
-                          "(convert older ones with LeRobot's v2.1 -> v3.0 conversion script)")
+        raise ConfigError(
+            f"{path}: codebase_version {version!r}; only LeRobot v3 datasets are read "
+            "(convert older ones with LeRobot's v2.1 -> v3.0 conversion script)"
+        )
     return info
 
 
@@ -68,8 +75,10 @@ def _resolve_camera(info: dict, cfg: LeRobotConfig, where: Path) -> str:
     videos = sorted(k for k, f in info["features"].items() if f.get("dtype") == "video")
     if cfg.camera_key:
         if cfg.camera_key not in videos:
-            raise ConfigError(f"lerobot.camera_key: {cfg.camera_key!r} is not a video feature of {where}; "
-                              f"video features: {videos}")
+            raise ConfigError(
+                f"lerobot.camera_key: {cfg.camera_key!r} is not a video feature of {where}; "
+                f"video features: {videos}"
+            )
         return cfg.camera_key
     if len(videos) != 1:
         raise ConfigError(f"lerobot.camera_key: {where} has video features {videos}; name one")
@@ -119,7 +128,9 @@ def read_dataset(cfg: LeRobotConfig) -> tuple[list[Episode], list[EpisodeError]]
         if missing:
             raise ConfigError(f"lerobot.episodes: {sorted(missing)} not in {root}")
 
-    columns = ["episode_index", "timestamp", cfg.state_key] + ([cfg.extrinsics_key] if cfg.extrinsics_key else [])
+    columns = ["episode_index", "timestamp", cfg.state_key] + (
+        [cfg.extrinsics_key] if cfg.extrinsics_key else []
+    )
     data_cache: dict[Path, pa.Table] = {}
     probes: dict[Path, VideoInfo | VideoDecodeError] = {}
     episodes: list[Episode] = []
@@ -128,7 +139,9 @@ def read_dataset(cfg: LeRobotConfig) -> tuple[list[Episode], list[EpisodeError]]
         k = int(row["episode_index"])
         src = f"{root}#episode_{k:06d}"
         try:
-            data_path = root / info["data_path"].format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
+            data_path = root / info["data_path"].format(
+                chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+            )
             if data_path not in data_cache:
                 data_cache.clear()  # one data file in memory at a time (episodes are sorted)
                 try:
@@ -142,19 +155,30 @@ def read_dataset(cfg: LeRobotConfig) -> tuple[list[Episode], list[EpisodeError]]
             states = _column_2d(rows, cfg.state_key)
             if cfg.state_indices is not None:
                 if max(cfg.state_indices) >= states.shape[1]:
-                    raise EpisodeError(src, f"state_indices {cfg.state_indices} outside {cfg.state_key} of {states.shape[1]} dims")
+                    raise EpisodeError(
+                        src,
+                        f"state_indices {cfg.state_indices} outside {cfg.state_key} [{states.shape[1]}]",
+                    )
                 states = states[:, list(cfg.state_indices)]
             stamps = rows.column("timestamp").to_numpy().astype(np.float64)
             extrinsics = _column_2d(rows, cfg.extrinsics_key) if cfg.extrinsics_key else None
-            if not np.isfinite(states).all() or (extrinsics is not None and not np.isfinite(extrinsics).all()):
+            if not np.isfinite(states).all() or (
+                extrinsics is not None and not np.isfinite(extrinsics).all()
+            ):
                 raise EpisodeError(src, "NaN/inf in states or extrinsics")
 
-            video_path = root / info["video_path"].format(video_key=camera, chunk_index=row[f"videos/{camera}/chunk_index"],
-                                                          file_index=row[f"videos/{camera}/file_index"])
+            video_path = root / info["video_path"].format(
+                video_key=camera,
+                chunk_index=row[f"videos/{camera}/chunk_index"],
+                file_index=row[f"videos/{camera}/file_index"],
+            )
             if video_path not in probes:
                 try:
-                    probes[video_path] = probe_video(video_path) if video_path.is_file() else VideoDecodeError(
-                        f"{video_path}: file not found")
+                    probes[video_path] = (
+                        probe_video(video_path)
+                        if video_path.is_file()
+                        else VideoDecodeError(f"{video_path}: file not found")
+                    )
                 except VideoDecodeError as e:
                     probes[video_path] = e
             probe = probes[video_path]
@@ -163,22 +187,27 @@ def read_dataset(cfg: LeRobotConfig) -> tuple[list[Episode], list[EpisodeError]]
             offset = int(round(float(row[f"videos/{camera}/from_timestamp"]) * probe.fps))
             n_video = probe.n_frames - offset
             if n_video < len(states) - cfg.max_missing_video_frames:
-                raise EpisodeError(src, f"video {video_path.relative_to(root)} has {max(n_video, 0)} frames "
-                                        f"from {offset} for {len(states)} rows")
+                raise EpisodeError(
+                    src,
+                    f"video {video_path.relative_to(root)} has {max(n_video, 0)} frames "
+                    f"from {offset} for {len(states)} rows",
+                )
             t = min(len(states), n_video)
             if t > 1 and not (np.diff(stamps[:t]) > 0).all():
                 raise EpisodeError(src, "timestamps are not increasing")
-            episodes.append(Episode(
-                episode_id=f"{root.name}/episode_{k:06d}",
-                camera=camera,
-                source=src,
-                video_path=video_path,
-                states=states[:t],
-                timestamps=stamps[:t] - stamps[0],
-                container_fps=probe.fps,
-                extrinsics=None if extrinsics is None else extrinsics[:t],
-                frame_offset=offset,
-            ))
+            episodes.append(
+                Episode(
+                    episode_id=f"{root.name}/episode_{k:06d}",
+                    camera=camera,
+                    source=src,
+                    video_path=video_path,
+                    states=states[:t],
+                    timestamps=stamps[:t] - stamps[0],
+                    container_fps=probe.fps,
+                    extrinsics=None if extrinsics is None else extrinsics[:t],
+                    frame_offset=offset,
+                )
+            )
         except EpisodeError as e:
             bad.append(e)
     return episodes, bad

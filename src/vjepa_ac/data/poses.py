@@ -90,7 +90,11 @@ def states_to_actions(states: ArrayT) -> ArrayT:
     rot = euler_to_matrix(s[..., ROT])  # [..., T, 3, 3]
     delta_rot = rot[..., 1:, :, :] @ rot[..., :-1, :, :].transpose(-1, -2)  # [..., T-1, 3, 3]
     actions = torch.cat(
-        [s[..., 1:, XYZ] - s[..., :-1, XYZ], matrix_to_euler(delta_rot), s[..., 1:, GRIPPER] - s[..., :-1, GRIPPER]],
+        [
+            s[..., 1:, XYZ] - s[..., :-1, XYZ],
+            matrix_to_euler(delta_rot),
+            s[..., 1:, GRIPPER] - s[..., :-1, GRIPPER],
+        ],
         dim=-1,
     )  # [..., T-1, 7]
     return _like(actions, states)
@@ -104,11 +108,17 @@ def apply_actions(states: ArrayT, actions: ArrayT) -> ArrayT:
     """
     s, a = _to_torch(states), _to_torch(actions)
     if s.shape != a.shape or s.shape[-1] != STATE_DIM:
-        raise ValueError(f"states and actions must both be [..., {STATE_DIM}], got {tuple(s.shape)} and {tuple(a.shape)}")
+        raise ValueError(
+            f"states and actions must both be [..., {STATE_DIM}], got {tuple(s.shape)} and {tuple(a.shape)}"
+        )
     a = a.to(s.dtype)
     rot = euler_to_matrix(a[..., ROT]) @ euler_to_matrix(s[..., ROT])  # [..., 3, 3]
     out = torch.cat(
-        [s[..., XYZ] + a[..., XYZ], matrix_to_euler(rot), (s[..., GRIPPER] + a[..., GRIPPER]).clamp(0.0, 1.0)],
+        [
+            s[..., XYZ] + a[..., XYZ],
+            matrix_to_euler(rot),
+            (s[..., GRIPPER] + a[..., GRIPPER]).clamp(0.0, 1.0),
+        ],
         dim=-1,
     )  # [..., 7]
     return _like(out, states)
@@ -131,7 +141,9 @@ def to_camera_frame(states: ArrayT, extrinsics: ArrayT) -> ArrayT:
     """
     s, e = _to_torch(states), _to_torch(extrinsics).to(_to_torch(states).dtype)
     if s.shape[-1] != STATE_DIM or e.shape[-1] != EXTRINSICS_DIM or s.shape[:-1] != e.shape[:-1]:
-        raise ValueError(f"states [..., 7] and extrinsics [..., 6] must match, got {tuple(s.shape)}, {tuple(e.shape)}")
+        raise ValueError(
+            f"states [..., 7] and extrinsics [..., 6] must match, got {tuple(s.shape)}, {tuple(e.shape)}"
+        )
     rel = torch.linalg.inv(_pose_to_transform(e)) @ _pose_to_transform(s[..., :6])  # [..., 4, 4]
     out = torch.cat([rel[..., :3, 3], matrix_to_euler(rel[..., :3, :3]), s[..., GRIPPER]], dim=-1)
     return _like(out, states)

@@ -48,7 +48,9 @@ def synthetic_states(length: int, rng: np.random.Generator) -> np.ndarray:
     freq = rng.uniform(0.01, 0.08, (n_waves, 6))
     phase = rng.uniform(0, 2 * np.pi, (n_waves, 6))
     amp = rng.uniform(0.3, 1.0, (n_waves, 6)) / n_waves
-    wave = (amp[None] * np.sin(2 * np.pi * freq[None] * t[..., None] + phase[None])).sum(1)  # [T, 6] in [-1, 1]
+    wave = (amp[None] * np.sin(2 * np.pi * freq[None] * t[..., None] + phase[None])).sum(
+        1
+    )  # [T, 6] in [-1, 1]
     xyz = np.array([0.5, 0.0, 0.3]) + wave[:, :3] * np.array([0.2, 0.3, 0.2])
     rot = np.array([np.pi - 0.05, 0.0, 0.0]) + wave[:, 3:] * np.array([0.05, 0.2, 0.8])
     rot[:, 0] = (rot[:, 0] + np.pi) % (2 * np.pi) - np.pi  # keep roll in [-pi, pi)
@@ -57,14 +59,20 @@ def synthetic_states(length: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([xyz, rot, gripper[:, None]], axis=1)
 
 
-def render_frames(states: np.ndarray, size: tuple[int, int], *, mirror: bool = False, seed: int = 0) -> np.ndarray:
-    """Draw ``states [T, 7]`` as ``[T, H, W, 3]`` uint8 frames (``mirror`` flips the view: a second camera)."""
+def render_frames(
+    states: np.ndarray, size: tuple[int, int], *, mirror: bool = False, seed: int = 0
+) -> np.ndarray:
+    """Draw ``states [T, 7]`` as ``[T, H, W, 3]`` uint8 frames (``mirror``: a second camera's view)."""
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w]
     rng = np.random.default_rng(seed)
-    background = np.stack([(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)),
-                           np.full_like(xx, 96)], -1).astype(np.float32)
-    background = (0.6 * background + 0.4 * rng.uniform(0, 255, (h // 8 + 1, w // 8 + 1, 3)).repeat(8, 0).repeat(8, 1)[:h, :w])
+    background = np.stack(
+        [(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)), np.full_like(xx, 96)], -1
+    ).astype(np.float32)
+    background = (
+        0.6 * background
+        + 0.4 * rng.uniform(0, 255, (h // 8 + 1, w // 8 + 1, 3)).repeat(8, 0).repeat(8, 1)[:h, :w]
+    )
     background = background.astype(np.uint8)
     frames = np.empty((len(states), h, w, 3), np.uint8)
     for i, s in enumerate(states):
@@ -76,7 +84,8 @@ def render_frames(states: np.ndarray, size: tuple[int, int], *, mirror: bool = F
         color = np.array([255 * s[6], 255 * (1 - s[6]), 40], np.uint8)  # open green .. closed red
         f[max(cy - half, 0) : cy + half, max(cx - half, 0) : cx + half] = color
         for r in range(half * 2):  # a bar showing the yaw
-            px = int(round(cx + r * np.cos(s[5]))); py = int(round(cy + r * np.sin(s[5])))  # noqa: E702
+            px = int(round(cx + r * np.cos(s[5])))
+            py = int(round(cy + r * np.sin(s[5])))  # noqa: E702
             if 0 <= px < w and 0 <= py < h:
                 f[py, px] = (255, 255, 255)
         frames[i] = f
@@ -113,11 +122,19 @@ def make_droid_episode(
     steps = 1000.0 / hz + rng.uniform(-jitter_ms, jitter_ms, length)
     steps[0] = 0.0
     stamps = (1_688_720_400_000 + seed * 3_600_000 + np.cumsum(steps)).astype(np.int64)  # ms since the epoch
-    cameras = {"ext1": CameraRecording(f"{20000000 + seed}", render_frames(np.nan_to_num(states), size, seed=seed),
-                                       np.tile(_EXT1_POSE, (length, 1)))}
+    cameras = {
+        "ext1": CameraRecording(
+            f"{20000000 + seed}",
+            render_frames(np.nan_to_num(states), size, seed=seed),
+            np.tile(_EXT1_POSE, (length, 1)),
+        )
+    }
     if two_cameras:
-        cameras["ext2"] = CameraRecording(f"{30000000 + seed}", render_frames(np.nan_to_num(states), size, mirror=True,
-                                                                            seed=seed + 1), np.tile(_EXT2_POSE, (length, 1)))
+        cameras["ext2"] = CameraRecording(
+            f"{30000000 + seed}",
+            render_frames(np.nan_to_num(states), size, mirror=True, seed=seed + 1),
+            np.tile(_EXT2_POSE, (length, 1)),
+        )
     record = EpisodeRecord(
         cartesian_position=states[:, :6],
         gripper_position=states[:, 6],
@@ -127,17 +144,24 @@ def make_droid_episode(
         lab="SYN",
         extra_metadata={"uuid": f"SYN+{seed:06d}"},
     )
-    folder = write_droid_episode(root, record, when=_BASE_TIME + timedelta(minutes=seed), container_fps=container_fps,
-                                 crf=crf)
+    folder = write_droid_episode(
+        root, record, when=_BASE_TIME + timedelta(minutes=seed), container_fps=container_fps, crf=crf
+    )
     _apply_faults(folder, faults, cameras, container_fps)
     return folder
 
 
-def _apply_faults(folder: Path, faults: set[str], cameras: dict[str, CameraRecording], container_fps: float) -> None:
+def _apply_faults(
+    folder: Path, faults: set[str], cameras: dict[str, CameraRecording], container_fps: float
+) -> None:
     mp4s = sorted((folder / L.MP4_DIR).glob("*.mp4"))
     if "short_video" in faults:
         for cam in cameras.values():
-            write_mp4(folder / L.MP4_DIR / f"{cam.serial}.mp4", cam.frames[: len(cam.frames) // 2], fps=container_fps)
+            write_mp4(
+                folder / L.MP4_DIR / f"{cam.serial}.mp4",
+                cam.frames[: len(cam.frames) // 2],
+                fps=container_fps,
+            )
     if "truncated_mp4" in faults:
         for p in mp4s:
             data = p.read_bytes()
@@ -179,7 +203,11 @@ def make_droid_dataset(
     folders = []
     for i in range(n_episodes):
         n = length if isinstance(length, int) else int(rng.integers(length[0], length[1] + 1))
-        folders.append(make_droid_episode(root, length=n, seed=seed * 1000 + i, faults=faults.get(i, ()), **episode_kwargs))
+        folders.append(
+            make_droid_episode(
+                root, length=n, seed=seed * 1000 + i, faults=faults.get(i, ()), **episode_kwargs
+            )
+        )
     if list_file:
         (root / list_file).write_text("".join(f"{f.resolve()}\n" for f in folders))
     return folders
@@ -210,13 +238,27 @@ def make_lerobot_dataset(
 
     root = Path(root)
     rng = np.random.default_rng(seed)
-    lengths = [length if isinstance(length, int) else int(rng.integers(length[0], length[1] + 1)) for _ in range(n_episodes)]
+    lengths = [
+        length if isinstance(length, int) else int(rng.integers(length[0], length[1] + 1))
+        for _ in range(n_episodes)
+    ]
     h, w = size
     episode_rows, global_index = [], 0
     for file_index, first in enumerate(range(0, n_episodes, episodes_per_file)):
         members = range(first, min(first + episodes_per_file, n_episodes))
-        data_cols: dict[str, list] = {k: [] for k in ("observation.state", "observation.ee_pose", "action", "timestamp",
-                                                      "frame_index", "episode_index", "index", "task_index")}
+        data_cols: dict[str, list] = {
+            k: []
+            for k in (
+                "observation.state",
+                "observation.ee_pose",
+                "action",
+                "timestamp",
+                "frame_index",
+                "episode_index",
+                "index",
+                "task_index",
+            )
+        }
         video, video_frames = [], 0
         for k in members:
             states = synthetic_states(lengths[k], np.random.default_rng(seed * 1000 + k))
@@ -232,32 +274,55 @@ def make_lerobot_dataset(
             data_cols["episode_index"] += [k] * n
             data_cols["index"] += list(range(global_index, global_index + n))
             data_cols["task_index"] += [0] * n
-            episode_rows.append({
-                "episode_index": k, "tasks": ["move the square"], "length": n,
-                "data/chunk_index": 0, "data/file_index": file_index,
-                "dataset_from_index": global_index, "dataset_to_index": global_index + n,
-                f"videos/{camera_key}/chunk_index": 0, f"videos/{camera_key}/file_index": file_index,
-                f"videos/{camera_key}/from_timestamp": video_frames / fps,
-                f"videos/{camera_key}/to_timestamp": (video_frames + n) / fps,
-                "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
-            })
+            episode_rows.append(
+                {
+                    "episode_index": k,
+                    "tasks": ["move the square"],
+                    "length": n,
+                    "data/chunk_index": 0,
+                    "data/file_index": file_index,
+                    "dataset_from_index": global_index,
+                    "dataset_to_index": global_index + n,
+                    f"videos/{camera_key}/chunk_index": 0,
+                    f"videos/{camera_key}/file_index": file_index,
+                    f"videos/{camera_key}/from_timestamp": video_frames / fps,
+                    f"videos/{camera_key}/to_timestamp": (video_frames + n) / fps,
+                    "meta/episodes/chunk_index": 0,
+                    "meta/episodes/file_index": 0,
+                }
+            )
             video.append(frames)
             video_frames += n
             global_index += n
         data_path = root / "data" / "chunk-000" / f"file-{file_index:03d}.parquet"
         data_path.parent.mkdir(parents=True, exist_ok=True)
-        schema = pa.schema([
-            ("observation.state", pa.list_(pa.float32(), 8)), ("observation.ee_pose", pa.list_(pa.float32(), 7)),
-            ("action", pa.list_(pa.float32(), 7)), ("timestamp", pa.float32()), ("frame_index", pa.int64()),
-            ("episode_index", pa.int64()), ("index", pa.int64()), ("task_index", pa.int64()),
-        ])
+        schema = pa.schema(
+            [
+                ("observation.state", pa.list_(pa.float32(), 8)),
+                ("observation.ee_pose", pa.list_(pa.float32(), 7)),
+                ("action", pa.list_(pa.float32(), 7)),
+                ("timestamp", pa.float32()),
+                ("frame_index", pa.int64()),
+                ("episode_index", pa.int64()),
+                ("index", pa.int64()),
+                ("task_index", pa.int64()),
+            ]
+        )
         pq.write_table(pa.table(data_cols, schema=schema), data_path)
-        write_mp4(root / "videos" / camera_key / "chunk-000" / f"file-{file_index:03d}.mp4", np.concatenate(video),
-                  fps=fps, crf=crf)
+        write_mp4(
+            root / "videos" / camera_key / "chunk-000" / f"file-{file_index:03d}.mp4",
+            np.concatenate(video),
+            fps=fps,
+            crf=crf,
+        )
 
     (root / "meta" / "episodes" / "chunk-000").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(episode_rows), root / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
-    pq.write_table(pa.table({"task_index": [0], "task": ["move the square"]}), root / "meta" / "tasks.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(episode_rows), root / "meta" / "episodes" / "chunk-000" / "file-000.parquet"
+    )
+    pq.write_table(
+        pa.table({"task_index": [0], "task": ["move the square"]}), root / "meta" / "tasks.parquet"
+    )
     info = {
         "codebase_version": "v3.0",
         "robot_type": "synthetic_franka",
@@ -270,13 +335,29 @@ def make_lerobot_dataset(
         "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
         "video_path": "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4",
         "features": {
-            camera_key: {"dtype": "video", "shape": [h, w, 3], "names": ["height", "width", "channels"],
-                         "info": {"video.fps": fps, "video.height": h, "video.width": w, "video.codec": "h264",
-                                  "video.pix_fmt": "yuv420p", "has_audio": False}},
-            "observation.state": {"dtype": "float32", "shape": [8], "names": ["x", "y", "z", "roll", "pitch", "yaw",
-                                                                              "gripper", "joint_extra"]},
-            "observation.ee_pose": {"dtype": "float32", "shape": [7], "names": ["x", "y", "z", "roll", "pitch", "yaw",
-                                                                                "gripper"]},
+            camera_key: {
+                "dtype": "video",
+                "shape": [h, w, 3],
+                "names": ["height", "width", "channels"],
+                "info": {
+                    "video.fps": fps,
+                    "video.height": h,
+                    "video.width": w,
+                    "video.codec": "h264",
+                    "video.pix_fmt": "yuv420p",
+                    "has_audio": False,
+                },
+            },
+            "observation.state": {
+                "dtype": "float32",
+                "shape": [8],
+                "names": ["x", "y", "z", "roll", "pitch", "yaw", "gripper", "joint_extra"],
+            },
+            "observation.ee_pose": {
+                "dtype": "float32",
+                "shape": [7],
+                "names": ["x", "y", "z", "roll", "pitch", "yaw", "gripper"],
+            },
             "action": {"dtype": "float32", "shape": [7], "names": None},
             "timestamp": {"dtype": "float32", "shape": [1], "names": None},
             "frame_index": {"dtype": "int64", "shape": [1], "names": None},

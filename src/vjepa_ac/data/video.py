@@ -56,7 +56,13 @@ def probe_video(path: str | Path) -> VideoInfo:
             n = int(stream.frames)
             if n <= 0:
                 n = sum(1 for p in container.demux(stream) if p.size > 0)
-            return VideoInfo(n, float(rate), stream.codec_context.height, stream.codec_context.width, stream.codec_context.name)
+            return VideoInfo(
+                n,
+                float(rate),
+                stream.codec_context.height,
+                stream.codec_context.width,
+                stream.codec_context.name,
+            )
     except VideoDecodeError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as e:
@@ -121,7 +127,11 @@ def decode_frames(
             for target in wanted:
                 if keyframes is not None:
                     # seek only when the keyframe before the target lies ahead of the decoder
-                    k = keyframes[np.searchsorted(keyframes, target, side="right") - 1] if target >= keyframes[0] else 0
+                    k = (
+                        keyframes[np.searchsorted(keyframes, target, side="right") - 1]
+                        if target >= keyframes[0]
+                        else 0
+                    )
                     seek = frames is None or k > position
                 else:
                     seek = frames is None or target > position + max_decode_ahead
@@ -132,19 +142,27 @@ def decode_frames(
                 while position < target:
                     frame = next(frames, None)
                     if frame is None:
-                        raise VideoDecodeError(f"{path}: stream ended before frame {target} (last decoded {position})")
+                        raise VideoDecodeError(
+                            f"{path}: stream ended before frame {target} (last decoded {position})"
+                        )
                     if frame.pts is None:
                         raise VideoDecodeError(f"{path}: a decoded frame has no timestamp")
                     exact = (frame.pts - start) * tb * rate
                     position = int(round(exact))
                     if abs(exact - position) > 0.25:
-                        raise VideoDecodeError(f"{path}: frame time {frame.time} s is not on the {rate} fps grid")
+                        raise VideoDecodeError(
+                            f"{path}: frame time {frame.time} s is not on the {rate} fps grid"
+                        )
                 if position != target:
-                    raise VideoDecodeError(f"{path}: frame {target} not found (the decoder jumped to {position})")
+                    raise VideoDecodeError(
+                        f"{path}: frame {target} not found (the decoder jumped to {position})"
+                    )
                 got[target] = frame.to_ndarray(format="rgb24")
     except VideoDecodeError:
         raise
     except (av.error.FFmpegError, OSError, ValueError, StopIteration) as e:
-        raise VideoDecodeError(f"{path}: decoding failed near frame {wanted[min(len(got), len(wanted) - 1)]} "
-                               f"({type(e).__name__}: {e})") from e
+        raise VideoDecodeError(
+            f"{path}: decoding failed near frame {wanted[min(len(got), len(wanted) - 1)]} "
+            f"({type(e).__name__}: {e})"
+        ) from e
     return np.stack([got[int(i)] for i in indices])  # [K, H, W, 3]
