@@ -196,7 +196,8 @@ def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, index])
 
 
-def _split_key(key: int | tuple[int, int], epoch: int) -> tuple[int, int]:
+def epoch_and_index(key: int | tuple[int, int], epoch: int) -> tuple[int, int]:
+    """A dataset key -> (epoch, index): an ``(epoch, index)`` pair, or an int with the dataset's epoch."""
     if isinstance(key, tuple):
         return int(key[0]), int(key[1])
     return epoch, int(key)
@@ -284,7 +285,7 @@ class ClipDataset(WindowedEpisodes):
         return clip_indices(ep.timestamps, ep.container_fps, self.cfg)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        epoch, index = _split_key(key, self.epoch)
+        epoch, index = epoch_and_index(key, self.epoch)
         rng = item_rng(self.cfg.seed, epoch, index)
         tries = 3 if self.cfg.on_decode_error == "replace" else 0
         for attempt in range(tries + 1):

@@ -40,7 +40,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vjepa_ac.config import ConfigError
-from vjepa_ac.data.clips import ClipConfig, WindowedEpisodes, _split_key, frame_grid, grid_windows, item_rng
+from vjepa_ac.data.clips import ClipConfig, WindowedEpisodes, epoch_and_index, frame_grid, grid_windows, item_rng
 from vjepa_ac.data.episode import Episode
 from vjepa_ac.data.index import DataConfig, build_index, validation_ids
 from vjepa_ac.data.transforms import crop_and_resize, normalize
@@ -469,7 +469,7 @@ class FeatureClipDataset(WindowedEpisodes):
         return grid_windows(self.entries[episode_number].valid, self.cfg.frames_per_clip)  # positions [W, T]
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        epoch, index = _split_key(key, self.epoch)
+        epoch, index = epoch_and_index(key, self.epoch)
         e, positions = self.choose(item_rng(self.cfg.seed, epoch, index), index)
         entry = self.entries[e]
         item = self.targets(entry.episode, positions)
