@@ -15,11 +15,28 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_encode(args: argparse.Namespace) -> int:
+    import json
+    import logging
+
+    from vjepa_ac.config import load_config
+    from vjepa_ac.data.features import EncodeConfig, encode_dataset
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = load_config(EncodeConfig, args.config, args.overrides)
+    print(json.dumps(encode_dataset(cfg)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vjepa-ac", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="print versions and the device")
     p.set_defaults(func=_cmd_info)
+    p = sub.add_parser("encode", help="cache frozen-encoder features of a dataset (resumable)")
+    p.add_argument("config", help="YAML file of an EncodeConfig (configs/encode_droid.yaml)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. output=/data/cache clips.fps=4")
+    p.set_defaults(func=_cmd_encode)
     return parser
 
 
