@@ -11,11 +11,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-ACTION_DIM = 7
-XYZ = slice(0, 3)  # metres
-ROT = slice(3, 6)  # radians, euler "xyz" of the relative rotation
-GRIPPER = 6  # closure change, unitless
-GRIPPER_SLICE = slice(6, 7)  # the same dim as a slice, to keep a trailing axis
+from vjepa_ac.data.poses import ACTION_DIM, ROT, XYZ  # noqa: F401  (the layout is defined with the pose math)
+from vjepa_ac.data.poses import GRIPPER as GRIPPER_SLICE  # closure change as a slice (keeps a trailing axis)
+
+GRIPPER = GRIPPER_SLICE.start  # the same dim as an index
 
 # Names a config uses to choose searched groups, and the dims each covers.
 GROUPS: dict[str, slice] = {"xyz": XYZ, "rot": ROT, "gripper": GRIPPER_SLICE}
