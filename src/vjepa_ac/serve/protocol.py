@@ -168,14 +168,14 @@ def _decode_encoded(data: bytes, encoding: str, cfg: ServeConfig, field: str) ->
             if img.mode != "RGB":
                 raise ServeError(422, f"{field}: image mode {img.mode!r} is not supported; send 8-bit RGB",
                                    field)
-            arr = np.asarray(img.convert("RGB"))  # [H, W, 3] uint8
+            arr = np.array(img.convert("RGB"))  # [H, W, 3] uint8, writable
     except ServeError:
         raise
     except Image.DecompressionBombError as e:
         raise ServeError(413, f"{field}: {e}", field) from e
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise ServeError(400, f"{field}: not a readable {encoding.upper()} image: {e}", field) from e
-    return np.ascontiguousarray(arr)
+    return arr
 
 
 # ---------------------------------------------------------------------------------------------

@@ -162,7 +162,7 @@ class PlanningService:
         self._worker: threading.Thread | None = None
         self._started = time.monotonic()
         self._counts_lock = threading.Lock()
-        self.counts = {"plans": 0, "goals": 0, "failed": 0, "timed_out": 0, "busy": 0}
+        self.counts = {"planned": 0, "goals_registered": 0, "failed": 0, "timed_out": 0, "busy": 0}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> PlanningService:
@@ -245,7 +245,7 @@ class PlanningService:
         warm = shift_mean(result.mean).double().cpu().numpy()  # [H, 7]
         if not (np.isfinite(actions).all() and np.isfinite(warm).all() and np.isfinite(result.energy)):
             raise ServeError(500, "planning failed: the plan or its energy is not finite")
-        self._count("plans")
+        self._count("planned")
         return PlanOutcome(action=actions[0], energy=float(result.energy), actions=actions, warm_start=warm,
                            plan_time_s=time.perf_counter() - t0, queue_time_s=waited,
                            model_id=self.model.model_id, config_id=config_id(req.planner),
@@ -263,7 +263,7 @@ class PlanningService:
     def _register(self, req: GoalRequest, deadline: float) -> GoalEntry:
         wm = _DeadlineModel(self.model.world_model, deadline)
         z = [wm.encode(torch.from_numpy(img)[None])[0] for img in req.images]  # G x [N, D]
-        self._count("goals")
+        self._count("goals_registered")
         return self.goals.add(z)
 
     def register_goal(self, req: GoalRequest, timeout_s: float | None = None) -> GoalEntry:

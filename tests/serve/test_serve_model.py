@@ -1,0 +1,64 @@
+"""The loader seam (toy, tiny, released-format files) and the `vjepa-ac serve` command line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vjepa_ac.cli import build_parser
+from vjepa_ac.config import ConfigError
+from vjepa_ac.models.encoder import EncoderConfig, VisionTransformer
+from vjepa_ac.models.predictor import ACPredictor, PredictorConfig
+from vjepa_ac.official import export_predictor
+from vjepa_ac.plan.interface import WorldModel
+from vjepa_ac.plan.toy import ToyWorldModel
+from vjepa_ac.serve.model import load_service_model
+
+ENC_KW = dict(img_size=64, patch_size=16, tubelet_size=2, embed_dim=48, depth=2, num_heads=2, mlp_ratio=4.0)
+PRED_KW = dict(img_size=(64, 64), patch_size=16, embed_dim=48, predictor_embed_dim=64, depth=2, num_heads=2,
+               mlp_ratio=4.0, use_extrinsics=False, action_embed_dim=7, use_rope=True, is_frame_causal=True)
+
+
+def test_toy_and_tiny_specs():
+    toy = load_service_model("toy:width=8,seed=3", "cpu")
+    assert isinstance(toy.world_model, ToyWorldModel) and toy.model_id == "toy:tokens=4,width=8,seed=3"
+    tiny = load_service_model("tiny:seed=1", "cpu")
+    assert isinstance(tiny.world_model, WorldModel) and tiny.image_size == 64
+    state = torch.get_rng_state()
+    assert torch.equal(torch.get_rng_state(), state)  # building it did not reseed the caller
+    with pytest.raises(ValueError, match="bad model spec"):
+        load_service_model("toy:colour=red", "cpu")
+
+
+def test_released_format_file(tmp_path):
+    torch.manual_seed(0)
+    enc = VisionTransformer(EncoderConfig(img_size=64, embed_dim=48, depth=2, num_heads=2)).eval()
+    pred = ACPredictor(PredictorConfig(img_size=(64, 64), embed_dim=48, width=64, depth=2, num_heads=2)).eval()
+    path = tmp_path / "ac-small.pt"
+    torch.save({"encoder": enc.state_dict(), "predictor": export_predictor(pred), "epoch": 3}, path)
+    served = load_service_model(str(path), "cpu", encoder_kwargs=ENC_KW, predictor_kwargs=PRED_KW)
+    assert served.model_id.startswith("ac-small-") and served.image_size == 64 and served.fps == 4.0
+    img = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8))
+    assert served.world_model.encode(img).shape == (1, 16, 48)
+
+    other = tmp_path / "step_00000010.pt"
+    torch.save({"format": "something else", "model": export_predictor(pred)}, other)
+    with pytest.raises(ValueError, match="training checkpoints is not supported yet"):
+        load_service_model(str(other), "cpu")
+    with pytest.raises(FileNotFoundError):
+        load_service_model(str(tmp_path / "missing.pt"), "cpu")
+
+
+def test_serve_command_line(monkeypatch):
+    assert build_parser().parse_args(["serve", "toy:", "--port", "9001"]).port == 9001
+    args = build_parser().parse_args(["serve", "--port", "9001", "toy:", "max_samples=1024"])  # options first
+    assert (args.checkpoint, args.port, args.host, args.overrides) == ("toy:", 9001, None, ["max_samples=1024"])
+    seen = {}
+    monkeypatch.setattr("vjepa_ac.serve.server.serve", lambda ckpt, cfg: seen.update(ckpt=ckpt, cfg=cfg))
+    assert args.func(args) == 0
+    assert seen["ckpt"] == "toy:" and seen["cfg"].port == 9001 and seen["cfg"].host == "127.0.0.1"
+    assert seen["cfg"].max_samples == 1024
+    bad = build_parser().parse_args(["serve", "toy:", "queue_sise=3"])
+    with pytest.raises(ConfigError, match="queue_sise"):
+        bad.func(bad)
