@@ -29,8 +29,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from vjepa_ac.client import PlanningClient  # noqa: E402
-from vjepa_ac.serve.loop import ToyReachTask, run_episode  # noqa: E402
+from vjepa_ac.client import PlanningClient
+from vjepa_ac.serve.loop import ToyReachTask, run_episode
 
 SIM_TASKS = ("reach", "grasp", "reach_with_object", "pick_and_place")
 
@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
     task = make_task(args.task, args.lab, args.image_size)
     successes = []
-    with server_url(args) as url, PlanningClient(url, wire=args.wire, image_encoding=args.image_encoding) as client:
+    with (server_url(args) as url,
+          PlanningClient(url, wire=args.wire, image_encoding=args.image_encoding) as client):
         meta = client.metadata()
         for e in range(args.episodes):
             seed = args.seed + 1000 * e

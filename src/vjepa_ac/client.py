@@ -20,8 +20,9 @@ import base64
 import io
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import httpx
 import msgpack
@@ -140,7 +141,8 @@ class PlanningClient:
             response = self._http.request(method, path, content=content, headers=headers)
             if response.status_code != 503 or attempt == self.busy_retries:
                 break
-            time.sleep(float(response.headers.get("retry-after", self.busy_backoff_s)) * (0.5 + attempt * 0.5))
+            wait = float(response.headers.get("retry-after", self.busy_backoff_s))
+            time.sleep(wait * (0.5 + attempt * 0.5))
         if response.is_success:
             return self._decode(response)
         try:
@@ -163,15 +165,17 @@ class PlanningClient:
         """Register goal image(s) uint8 ``[H, W, 3]`` (several: intermediate goals, the last at the
         horizon); returns the id to plan toward. The server caches their encodings."""
         images = [images] if isinstance(images, np.ndarray) and images.ndim == 3 else list(images)
-        reply = self._request("POST", "/goals", {"images": [encode_image(i, self.image_encoding) for i in images]})
+        wire = [encode_image(i, self.image_encoding) for i in images]
+        reply = self._request("POST", "/goals", {"images": wire})
         return reply["goal_id"]
 
     def delete_goal(self, goal_id: str) -> None:
         self._request("DELETE", f"/goals/{goal_id}")
 
     def plan(self, image: np.ndarray, state: Sequence[float], goal_id: str | None = None,
-             goal_images: np.ndarray | Sequence[np.ndarray] | None = None, *, init_mean: np.ndarray | None = None,
-             seed: int | None = None, timeout_s: float | None = None, **planner: Any) -> PlanReply:
+             goal_images: np.ndarray | Sequence[np.ndarray] | None = None, *,
+             init_mean: np.ndarray | None = None, seed: int | None = None, timeout_s: float | None = None,
+             **planner: Any) -> PlanReply:
         """Plan from ``image`` (uint8 ``[H, W, 3]``) and ``state`` ([7]) toward a registered
         ``goal_id`` or inline ``goal_images``. ``planner``: method="cem"|"mppi", preset=...,
         and CEMConfig / MPPIConfig fields (num_samples, iterations, horizon, ...)."""
@@ -179,7 +183,8 @@ class PlanningClient:
         if goal_id is not None:
             body["goal_id"] = goal_id
         if goal_images is not None:
-            goals = [goal_images] if isinstance(goal_images, np.ndarray) and goal_images.ndim == 3 else goal_images
+            one = isinstance(goal_images, np.ndarray) and goal_images.ndim == 3
+            goals = [goal_images] if one else goal_images
             body["goal_images"] = [encode_image(g, self.image_encoding) for g in goals]
         if planner:
             body["planner"] = planner
@@ -191,7 +196,7 @@ class PlanningClient:
             body["timeout_s"] = timeout_s
         t0 = time.perf_counter()
         r = self._request("POST", "/plan", body)
-        return PlanReply(action=np.asarray(r["action"]), energy=float(r["energy"]), actions=np.asarray(r["actions"]),
-                         warm_start=np.asarray(r["warm_start"]), plan_time_s=r["plan_time_s"],
-                         queue_time_s=r["queue_time_s"], round_trip_s=time.perf_counter() - t0,
+        return PlanReply(action=np.asarray(r["action"]), energy=float(r["energy"]),
+                         actions=np.asarray(r["actions"]), warm_start=np.asarray(r["warm_start"]),
+                         plan_time_s=r["plan_time_s"], queue_time_s=r["queue_time_s"], round_trip_s=time.perf_counter() - t0,
                          model_id=r["model_id"], config_id=r["config_id"], planner=r["planner"])

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from serve_helpers import make_service
+
 from vjepa_ac.serve.model import ServedModel, load_service_model
 
 

@@ -8,8 +8,18 @@ import msgpack
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from serve_helpers import (
+    FAST,
+    START,
+    TARGET,
+    FailingModel,
+    SlowModel,
+    make_service,
+    plan_body,
+    toy_image,
+    wire_image,
+)
 
-from serve_helpers import FAST, START, TARGET, FailingModel, SlowModel, make_service, plan_body, toy_image, wire_image
 from vjepa_ac.client import encode_image
 from vjepa_ac.plan.toy import ToyWorldModel
 from vjepa_ac.serve.app import create_app
@@ -38,7 +48,8 @@ def test_health_and_metadata(http):
     assert h["status"] == "ok" and h["model_id"] == "toy-test" and h["queued"] == 0
     m = http.get("/metadata").json()
     assert m["action_dim"] == 7 and m["action_layout"] == {"xyz": [0, 3], "rot": [3, 6], "gripper": [6, 7]}
-    assert m["fps"] == 4.0 and m["planner_default"]["method"] == "cem" and m["planner_default"]["num_samples"] == 800
+    assert m["fps"] == 4.0 and m["planner_default"]["method"] == "cem"
+    assert m["planner_default"]["num_samples"] == 800
     assert m["planner_bounds"] == {"max_samples": 4096, "max_iterations": 50, "max_horizon": 8}
     assert set(m["image_encodings"]) == {"raw", "png", "jpeg"}
 
@@ -55,11 +66,13 @@ def test_plan_json_with_an_inline_png_goal(http):
 
 
 def test_plan_msgpack_with_a_registered_raw_goal(http):
-    r = http.post("/goals", content=msgpack.packb({"images": [encode_image(toy_image(TARGET))]}), headers=MSGPACK)
+    goal_body = msgpack.packb({"images": [encode_image(toy_image(TARGET))]})
+    r = http.post("/goals", content=goal_body, headers=MSGPACK)
     assert r.status_code == 201 and r.headers["content-type"] == "application/msgpack"
     goal = msgpack.unpackb(r.content)
     assert goal["num_images"] == 1 and goal["tokens"] == 4
-    body = {"image": encode_image(toy_image(START)), "state": list(START), "goal_id": goal["goal_id"], "planner": FAST}
+    body = {"image": encode_image(toy_image(START)), "state": list(START), "goal_id": goal["goal_id"],
+            "planner": FAST}
     r = http.post("/plan", content=msgpack.packb(body), headers=MSGPACK)
     assert r.status_code == 200, r.text
     by_id = msgpack.unpackb(r.content)
@@ -86,12 +99,13 @@ def test_bad_inputs_get_clear_errors_and_the_server_keeps_serving(http):
     _assert_error(http.post("/plan", content=b'{"image": ', headers=headers), 400)
     _assert_error(http.post("/plan", content=b"\x80\x81", headers=MSGPACK), 400)
     _assert_error(http.post("/plan", content=b"x", headers={"content-type": "text/plain"}), 415)
-    _assert_error(http.post("/plan", content=json.dumps({**plan_body(), "state": nan_state}), headers=headers),
-                  422, "state")
+    nan_body = json.dumps({**plan_body(), "state": nan_state})  # NaN literal: valid for Python's json
+    _assert_error(http.post("/plan", content=nan_body, headers=headers), 422, "state")
     _assert_error(http.post("/plan", json=bad_shape), 422, "image.shape")
-    _assert_error(http.post("/plan", json=plan_body(planner={"num_samples": 10_000})), 422, "planner.num_samples")
-    _assert_error(http.post("/plan", json={"state": list(START), "goal_id": "nope", "image": wire_image(toy_image(START))}),
-                  404, "goal_id")
+    _assert_error(http.post("/plan", json=plan_body(planner={"num_samples": 10_000})), 422,
+                  "planner.num_samples")
+    unknown_goal = {"state": list(START), "goal_id": "nope", "image": wire_image(toy_image(START))}
+    _assert_error(http.post("/plan", json=unknown_goal), 404, "goal_id")
     _assert_error(http.post("/goals", json={"images": "cat.png"}), 422, "images")
     _assert_error(http.get("/nowhere"), 404)
     _assert_error(http.put("/plan", json={}), 405)

@@ -34,7 +34,8 @@ def test_toy_and_tiny_specs():
 def test_released_format_file(tmp_path):
     torch.manual_seed(0)
     enc = VisionTransformer(EncoderConfig(img_size=64, embed_dim=48, depth=2, num_heads=2)).eval()
-    pred = ACPredictor(PredictorConfig(img_size=(64, 64), embed_dim=48, width=64, depth=2, num_heads=2)).eval()
+    pred = ACPredictor(PredictorConfig(img_size=(64, 64), embed_dim=48, width=64, depth=2, num_heads=2))
+    pred.eval()
     path = tmp_path / "ac-small.pt"
     torch.save({"encoder": enc.state_dict(), "predictor": export_predictor(pred), "epoch": 3}, path)
     served = load_service_model(str(path), "cpu", encoder_kwargs=ENC_KW, predictor_kwargs=PRED_KW)
@@ -53,7 +54,8 @@ def test_released_format_file(tmp_path):
 def test_serve_command_line(monkeypatch):
     assert build_parser().parse_args(["serve", "toy:", "--port", "9001"]).port == 9001
     args = build_parser().parse_args(["serve", "--port", "9001", "toy:", "max_samples=1024"])  # options first
-    assert (args.checkpoint, args.port, args.host, args.overrides) == ("toy:", 9001, None, ["max_samples=1024"])
+    assert (args.checkpoint, args.port, args.host) == ("toy:", 9001, None)
+    assert args.overrides == ["max_samples=1024"]
     seen = {}
     monkeypatch.setattr("vjepa_ac.serve.server.serve", lambda ckpt, cfg: seen.update(ckpt=ckpt, cfg=cfg))
     assert args.func(args) == 0

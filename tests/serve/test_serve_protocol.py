@@ -9,14 +9,20 @@ import msgpack
 import numpy as np
 import pytest
 from PIL import Image
-
 from serve_helpers import START, plan_body, wire_image
+
 from vjepa_ac.client import encode_image
 from vjepa_ac.config import ConfigError
 from vjepa_ac.plan.config import CEMConfig, MPPIConfig, cem_preset
 from vjepa_ac.serve.config import ServeConfig, is_loopback
 from vjepa_ac.serve.protocol import (
-    ServeError, config_id, decode_body, decode_image, parse_goal_request, parse_plan_request, resolve_planner,
+    ServeError,
+    config_id,
+    decode_body,
+    decode_image,
+    parse_goal_request,
+    parse_plan_request,
+    resolve_planner,
 )
 
 CFG = ServeConfig()
@@ -89,7 +95,7 @@ def test_planner_settings_resolve_on_the_server_defaults_within_bounds():
     assert isinstance(mppi, MPPIConfig) and mppi.temperature == 0.5
     server = ServeConfig(planner={"num_samples": 100}, max_batch=32)
     assert resolve_planner({}, server) == CEMConfig(num_samples=100, chunk_size=32)
-    assert resolve_planner({"preset": "notebook"}, server).num_samples == 400  # another preset: its own defaults
+    assert resolve_planner({"preset": "notebook"}, server).num_samples == 400  # another preset: its own
     assert config_id(resolve_planner({}, CFG)) != config_id(resolve_planner({"horizon": 2}, CFG))
 
 

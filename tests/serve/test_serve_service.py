@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 import pytest
-
 from serve_helpers import FAST, START, TARGET, FailingModel, SlowModel, make_service, plan_body, toy_image
+
 from vjepa_ac.plan.toy import ToyWorldModel
 from vjepa_ac.serve.protocol import GoalRequest, ServeError, parse_plan_request
 
@@ -55,7 +55,8 @@ def test_intermediate_goals_need_a_long_enough_horizon(service):
         service.plan(parse_plan_request({**body, "goal_id": entry.goal_id}, service.cfg))
     assert (e.value.status, e.value.field) == (422, "planner.horizon")
     body["planner"] = {**FAST, "horizon": 2}
-    assert service.plan(parse_plan_request({**body, "goal_id": entry.goal_id}, service.cfg)).actions.shape == (2, 7)
+    out = service.plan(parse_plan_request({**body, "goal_id": entry.goal_id}, service.cfg))
+    assert out.actions.shape == (2, 7)
 
 
 def test_a_planning_error_fails_that_request_only():

@@ -12,12 +12,12 @@ import pytest
 tasks = pytest.importorskip("vjepa_ac.sim.tasks", reason="needs the sim package and the [sim] extra",
                             exc_type=ImportError)
 
-from vjepa_ac.client import PlanningClient  # noqa: E402
-from vjepa_ac.serve.app import create_app  # noqa: E402
-from vjepa_ac.serve.config import ServeConfig  # noqa: E402
-from vjepa_ac.serve.loop import run_episode  # noqa: E402
-from vjepa_ac.serve.server import BackgroundServer  # noqa: E402
-from vjepa_ac.serve.service import PlanningService  # noqa: E402
+from vjepa_ac.client import PlanningClient
+from vjepa_ac.serve.app import create_app
+from vjepa_ac.serve.config import ServeConfig
+from vjepa_ac.serve.loop import run_episode
+from vjepa_ac.serve.server import BackgroundServer
+from vjepa_ac.serve.service import PlanningService
 
 pytestmark = pytest.mark.sim
 

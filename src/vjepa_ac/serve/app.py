@@ -25,7 +25,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vjepa_ac.serve.protocol import (
-    JSON, MSGPACK, ServeError, decode_body, encode_body, is_msgpack, parse_goal_request, parse_plan_request,
+    JSON,
+    MSGPACK,
+    ServeError,
+    decode_body,
+    encode_body,
+    is_msgpack,
+    parse_goal_request,
+    parse_plan_request,
 )
 from vjepa_ac.serve.service import PlanningService
 
@@ -123,7 +130,8 @@ def create_app(service: PlanningService) -> FastAPI:
     @app.post("/goals")
     async def register_goal(request: Request) -> Response:
         body = await read_body(request, cfg.max_body_bytes, cfg.body_timeout_s)
-        req = await run_in_threadpool(lambda: parse_goal_request(decode_body(body, request.headers.get("content-type")), cfg))
+        data = await run_in_threadpool(decode_body, body, request.headers.get("content-type"))
+        req = await run_in_threadpool(parse_goal_request, data, cfg)
         entry = await _await(service.submit_goal(req), cfg.timeout_s)
         return _reply(request, entry.to_wire(), 201)
 
@@ -135,7 +143,8 @@ def create_app(service: PlanningService) -> FastAPI:
     @app.post("/plan")
     async def plan(request: Request) -> Response:
         body = await read_body(request, cfg.max_body_bytes, cfg.body_timeout_s)
-        req = await run_in_threadpool(lambda: parse_plan_request(decode_body(body, request.headers.get("content-type")), cfg))
+        data = await run_in_threadpool(decode_body, body, request.headers.get("content-type"))
+        req = await run_in_threadpool(parse_plan_request, data, cfg)
         outcome = await _await(service.submit_plan(req), req.timeout_s)
         return _reply(request, outcome.to_wire())
 

@@ -86,7 +86,8 @@ def run_episode(client: PlanningClient, task: Task, seed: int = 0, max_steps: in
     return EpisodeResult(
         success=bool(task.success()), steps=len(replies),
         actions=np.array([r.action for r in replies]).reshape(-1, 7),
-        energies=np.array([r.energy for r in replies]), round_trip_s=np.array([r.round_trip_s for r in replies]),
+        energies=np.array([r.energy for r in replies]),
+        round_trip_s=np.array([r.round_trip_s for r in replies]),
         plan_time_s=np.array([r.plan_time_s for r in replies]), distance=distance, replies=replies)
 
 
@@ -116,7 +117,8 @@ class ToyReachTask:
 
     def reset(self, seed: int) -> ToyObservation:
         rng = np.random.default_rng(seed)
-        self.state = np.array([0.4, 0.0, 0.3, 0.0, 0.0, 0.0, 0.0]) + np.r_[rng.uniform(-0.05, 0.05, 3), np.zeros(4)]
+        self.state = np.array([0.4, 0.0, 0.3, 0.0, 0.0, 0.0, 0.0])
+        self.state[:3] += rng.uniform(-0.05, 0.05, 3)
         direction = rng.normal(size=3)
         self.target = self.state.copy()
         self.target[:3] += direction / np.linalg.norm(direction) * rng.uniform(0.10, 0.25)

@@ -16,9 +16,10 @@ into a world model (anything satisfying ``plan.interface.WorldModel``) plus its 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -59,7 +60,7 @@ def _spec_kwargs(spec: str, allowed: Mapping[str, type]) -> dict[str, Any]:
     for item in filter(None, (s.strip() for s in spec.split(","))):
         key, sep, value = item.partition("=")
         if not sep or key not in allowed:
-            raise ValueError(f"bad model spec item {item!r}; expected key=value with key in {sorted(allowed)}")
+            raise ValueError(f"bad model spec item {item!r}; expected key=value, key in {sorted(allowed)}")
         out[key] = allowed[key](value)
     return out
 
@@ -82,7 +83,8 @@ def load_toy_model(spec: str, device: torch.device) -> ServedModel:
     return ServedModel(model, model_id, image_size=None, fps=None, info={"source": "toy", **kw})
 
 
-def load_tiny_model(spec: str, device: torch.device, crop: str = "square", max_batch: int | None = None) -> ServedModel:
+def load_tiny_model(spec: str, device: torch.device, crop: str = "square",
+                    max_batch: int | None = None) -> ServedModel:
     from vjepa_ac.models.encoder import EncoderConfig, VisionTransformer
     from vjepa_ac.models.predictor import ACPredictor, PredictorConfig
     from vjepa_ac.plan.world_model import LatentWorldModel
@@ -105,7 +107,8 @@ def load_released_model(path: Path, device: torch.device, crop: str = "square", 
     from vjepa_ac.official import load_released_ac
     from vjepa_ac.plan.world_model import LatentWorldModel
 
-    encoder, predictor = load_released_ac(path, encoder_kwargs=encoder_kwargs, predictor_kwargs=predictor_kwargs)
+    encoder, predictor = load_released_ac(path, encoder_kwargs=encoder_kwargs,
+                                          predictor_kwargs=predictor_kwargs)
     wm = LatentWorldModel(encoder.eval(), predictor.eval(), crop=crop, max_batch=max_batch, device=device)
     return ServedModel(wm, file_id(path), image_size=encoder.cfg.img_size, fps=RELEASED_AC_FPS,
                        info={"source": str(path), "format": "released V-JEPA 2-AC",

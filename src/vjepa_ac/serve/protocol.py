@@ -20,8 +20,9 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import numpy as np
@@ -117,9 +118,11 @@ def _image_bytes(data: Any, field: str) -> bytes:
 
 def _check_sides(h: int, w: int, cfg: ServeConfig, field: str) -> None:
     if h > cfg.max_image_side or w > cfg.max_image_side:
-        raise ServeError(413, f"{field}: image of {h}x{w} px exceeds max_image_side={cfg.max_image_side}", field)
+        raise ServeError(413, f"{field}: image of {h}x{w} px exceeds max_image_side={cfg.max_image_side}",
+                         field)
     if h < cfg.min_image_side or w < cfg.min_image_side:
-        raise ServeError(422, f"{field}: image of {h}x{w} px is below min_image_side={cfg.min_image_side}", field)
+        raise ServeError(422, f"{field}: image of {h}x{w} px is below min_image_side={cfg.min_image_side}",
+                         field)
 
 
 def decode_image(obj: Any, cfg: ServeConfig, field: str = "image") -> np.ndarray:

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def uvicorn_config(app: FastAPI, cfg: ServeConfig, log_level: str = "info") -> uvicorn.Config:
     """uvicorn settings from ``cfg``: bind address, connection cap (503 beyond), keep-alive."""
     return uvicorn.Config(app, host=cfg.host, port=cfg.port, limit_concurrency=cfg.max_connections,
-                          timeout_keep_alive=int(round(cfg.keep_alive_s)), log_level=log_level,
+                          timeout_keep_alive=round(cfg.keep_alive_s), log_level=log_level,
                           access_log=log_level == "debug", lifespan="on")
 
 

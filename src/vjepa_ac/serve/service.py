@@ -23,10 +23,11 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +41,15 @@ from vjepa_ac.plan.mpc import plan_actions, shift_mean
 from vjepa_ac.serve.config import ServeConfig
 from vjepa_ac.serve.model import ServedModel
 from vjepa_ac.serve.protocol import (
-    IMAGE_ENCODINGS, JSON, MSGPACK, GoalRequest, PlanRequest, ServeError, config_id, planner_wire, resolve_planner,
+    IMAGE_ENCODINGS,
+    JSON,
+    MSGPACK,
+    GoalRequest,
+    PlanRequest,
+    ServeError,
+    config_id,
+    planner_wire,
+    resolve_planner,
 )
 
 log = logging.getLogger(__name__)
@@ -236,7 +245,10 @@ class PlanningService:
         wm = _DeadlineModel(self.model.world_model, deadline)
         z = wm.encode(torch.from_numpy(req.image)[None])  # [1, N, D]
         context = Context.single(z[0], torch.from_numpy(req.state))
-        zs = goal.z if goal is not None else [wm.encode(torch.from_numpy(g)[None])[0] for g in req.goal_images]
+        if goal is not None:
+            zs = goal.z
+        else:
+            zs = [wm.encode(torch.from_numpy(g)[None])[0] for g in req.goal_images]  # G x [N, D]
         goals = zs[0] if len(zs) == 1 else zs  # one goal: [N, D] (energy_at applies); G: a list
         generator = torch.Generator(device=context.device).manual_seed(req.seed)
         init = None if req.init_mean is None else torch.from_numpy(req.init_mean).to(context.device)
@@ -258,7 +270,8 @@ class PlanningService:
     # ------------------------------------------------------------------ goals
     def submit_goal(self, req: GoalRequest, timeout_s: float | None = None) -> Future:
         """Queue the encoding of goal images; the future's result is a ``GoalEntry``."""
-        return self._submit(lambda deadline, waited: self._register(req, deadline), timeout_s or self.cfg.timeout_s)
+        return self._submit(lambda deadline, waited: self._register(req, deadline),
+                            timeout_s or self.cfg.timeout_s)
 
     def _register(self, req: GoalRequest, deadline: float) -> GoalEntry:
         wm = _DeadlineModel(self.model.world_model, deadline)
@@ -283,7 +296,7 @@ class PlanningService:
 
     def metadata(self) -> dict[str, Any]:
         cfg = self.cfg
-        layout = {"xyz": [XYZ.start, XYZ.stop], "rot": [ROT.start, ROT.stop], "gripper": [GRIPPER.start, GRIPPER.stop]}
+        layout = {name: [s.start, s.stop] for name, s in (("xyz", XYZ), ("rot", ROT), ("gripper", GRIPPER))}
         return {
             "model_id": self.model.model_id,
             "model": self.model.info,
