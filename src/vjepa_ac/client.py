@@ -198,5 +198,5 @@ class PlanningClient:
         r = self._request("POST", "/plan", body)
         return PlanReply(action=np.asarray(r["action"]), energy=float(r["energy"]),
                          actions=np.asarray(r["actions"]), warm_start=np.asarray(r["warm_start"]),
-                         plan_time_s=r["plan_time_s"], queue_time_s=r["queue_time_s"], round_trip_s=time.perf_counter() - t0,
-                         model_id=r["model_id"], config_id=r["config_id"], planner=r["planner"])
+                         plan_time_s=r["plan_time_s"], queue_time_s=r["queue_time_s"],
+                         round_trip_s=time.perf_counter() - t0, model_id=r["model_id"], config_id=r["config_id"], planner=r["planner"])
