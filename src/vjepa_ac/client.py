@@ -199,4 +199,5 @@ class PlanningClient:
         return PlanReply(action=np.asarray(r["action"]), energy=float(r["energy"]),
                          actions=np.asarray(r["actions"]), warm_start=np.asarray(r["warm_start"]),
                          plan_time_s=r["plan_time_s"], queue_time_s=r["queue_time_s"],
-                         round_trip_s=time.perf_counter() - t0, model_id=r["model_id"], config_id=r["config_id"], planner=r["planner"])
+                         round_trip_s=time.perf_counter() - t0, model_id=r["model_id"],
+                         config_id=r["config_id"], planner=r["planner"])

@@ -66,7 +66,8 @@ class ServeConfig:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"ServeConfig.port must be in [0, 65535], got {self.port}")
         positive = ("max_connections", "max_body_bytes", "max_image_side", "min_image_side",
-                    "max_goal_images", "max_goals", "queue_size", "max_samples", "max_iterations", "max_horizon")
+                    "max_goal_images", "max_goals", "queue_size", "max_samples", "max_iterations",
+                    "max_horizon")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"ServeConfig.{name} must be >= 1, got {getattr(self, name)}")
