@@ -132,14 +132,15 @@ class PlanningClient:
             return msgpack.unpackb(response.content, raw=False)
         return response.json()
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None, retry: bool = True) -> Any:
         content, ctype = self._encode(body) if body is not None else (None, None)
         headers = {"accept": _MSGPACK if self.wire == "msgpack" else _JSON}
         if ctype:
             headers["content-type"] = ctype
-        for attempt in range(self.busy_retries + 1):
+        retries = self.busy_retries if retry else 0
+        for attempt in range(retries + 1):
             response = self._http.request(method, path, content=content, headers=headers)
-            if response.status_code != 503 or attempt == self.busy_retries:
+            if response.status_code != 503 or attempt == retries:
                 break
             wait = float(response.headers.get("retry-after", self.busy_backoff_s))
             time.sleep(wait * (0.5 + attempt * 0.5))
@@ -155,7 +156,8 @@ class PlanningClient:
 
     # ------------------------------------------------------------------ API
     def health(self) -> dict[str, Any]:
-        return self._request("GET", "/health")
+        """Worker state, queue length, counters; raises ``BusyError`` (503) if the worker stopped."""
+        return self._request("GET", "/health", retry=False)
 
     def metadata(self) -> dict[str, Any]:
         """Model id, image size, action layout, fps, planner defaults and bounds, limits."""

@@ -38,6 +38,7 @@ from vjepa_ac.serve.service import PlanningService
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1  # Retry-After header of a 503
+PARSE_SLOTS = 2  # requests decoded at once (image decoding is CPU work; the cores are few)
 
 
 async def read_body(request: Request, max_bytes: int, timeout_s: float) -> bytes:
@@ -101,6 +102,17 @@ def create_app(service: PlanningService) -> FastAPI:
         finally:
             await run_in_threadpool(service.stop, 2 * cfg.timeout_s)
 
+    parse_slots = asyncio.Semaphore(PARSE_SLOTS)
+
+    async def parse(request: Request, parser):
+        """Body -> validated request; refused early (503) while the queue is full, and decoded
+        at most ``PARSE_SLOTS`` at a time (bounds the memory of decoded images)."""
+        service.refuse_if_busy()
+        body = await read_body(request, cfg.max_body_bytes, cfg.body_timeout_s)
+        async with parse_slots:
+            data = await run_in_threadpool(decode_body, body, request.headers.get("content-type"))
+            return await run_in_threadpool(parser, data, cfg)
+
     app = FastAPI(title="vjepa-ac planning server", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.service = service
@@ -129,9 +141,7 @@ def create_app(service: PlanningService) -> FastAPI:
 
     @app.post("/goals")
     async def register_goal(request: Request) -> Response:
-        body = await read_body(request, cfg.max_body_bytes, cfg.body_timeout_s)
-        data = await run_in_threadpool(decode_body, body, request.headers.get("content-type"))
-        req = await run_in_threadpool(parse_goal_request, data, cfg)
+        req = await parse(request, parse_goal_request)
         entry = await _await(service.submit_goal(req), cfg.timeout_s)
         return _reply(request, entry.to_wire(), 201)
 
@@ -142,9 +152,7 @@ def create_app(service: PlanningService) -> FastAPI:
 
     @app.post("/plan")
     async def plan(request: Request) -> Response:
-        body = await read_body(request, cfg.max_body_bytes, cfg.body_timeout_s)
-        data = await run_in_threadpool(decode_body, body, request.headers.get("content-type"))
-        req = await run_in_threadpool(parse_plan_request, data, cfg)
+        req = await parse(request, parse_plan_request)
         outcome = await _await(service.submit_plan(req), req.timeout_s)
         return _reply(request, outcome.to_wire())
 

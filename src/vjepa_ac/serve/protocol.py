@@ -328,6 +328,9 @@ def parse_plan_request(data: Mapping[str, Any], cfg: ServeConfig) -> PlanRequest
     planner = resolve_planner(data.get("planner"), cfg)
     init_mean = None
     if data.get("init_mean") is not None:
+        if isinstance(data["init_mean"], list) and len(data["init_mean"]) > cfg.max_horizon:
+            raise ServeError(422, f"init_mean has {len(data['init_mean'])} steps, more than max_horizon="
+                                  f"{cfg.max_horizon}", "init_mean")
         init_mean = _finite_array(data["init_mean"], (None, ACTION_DIM), "init_mean").astype(np.float32)
         if init_mean.shape[0] != planner.horizon:
             raise ServeError(422, f"init_mean has {init_mean.shape[0]} steps, planner.horizon is "

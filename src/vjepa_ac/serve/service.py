@@ -187,6 +187,16 @@ class PlanningService:
             self._worker.join(timeout)
 
     @property
+    def busy(self) -> bool:
+        """The queue is full: a new request would be refused (checked before parsing one)."""
+        return self._queue.full()
+
+    def refuse_if_busy(self) -> None:
+        if self.busy:
+            self._count("busy")
+            raise ServeError(503, f"busy: {self.cfg.queue_size} requests are queued; retry shortly")
+
+    @property
     def alive(self) -> bool:
         return self._worker is not None and self._worker.is_alive()
 
