@@ -66,7 +66,7 @@ def test_closed_loop_through_the_client_reaches_the_toy_goal(toy_url):
 def test_concurrent_clients_are_queued_or_told_busy_never_dropped():
     """8 clients x 3 plans on a slow model with a 2-deep queue: every request gets a plan or an
     explicit 503 (without retries), and with retries all get plans."""
-    svc = make_service(SlowModel(ToyWorldModel(), delay=0.005), queue_size=2)
+    svc = make_service(SlowModel(ToyWorldModel(), delay=0.02), queue_size=2)
     results: dict[str, list] = {"ok": [], "busy": [], "other": []}
     lock = threading.Lock()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
 import pytest
 import torch
@@ -64,3 +65,38 @@ def test_serve_command_line(monkeypatch):
     bad = build_parser().parse_args(["serve", "toy:", "queue_sise=3"])
     with pytest.raises(ConfigError, match="queue_sise"):
         bad.func(bad)
+
+
+def test_vjepa_ac_serve_runs_a_server_in_its_own_process():
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from vjepa_ac.client import PlanningClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "vjepa_ac.cli", "serve", "--port", str(port), "toy:"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with PlanningClient(f"http://127.0.0.1:{port}", timeout=5) as client:
+            end = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+                try:
+                    health = client.health()
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < end, "the server did not start in 60 s"
+                    time.sleep(0.2)
+            assert health["status"] == "ok" and health["model_id"] == "toy:tokens=4,width=16,seed=0"
+            assert client.metadata()["limits"]["queue_size"] == 16
+    finally:
+        proc.terminate()
+        proc.wait(30)

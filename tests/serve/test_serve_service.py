@@ -88,7 +88,7 @@ def test_a_plan_past_its_deadline_is_stopped_and_the_worker_goes_on():
 
 
 def test_a_full_queue_answers_busy_instead_of_growing():
-    slow = SlowModel(ToyWorldModel(), delay=0.2)
+    slow = SlowModel(ToyWorldModel(), delay=0.1)
     svc = make_service(slow, queue_size=1)
     try:
         first = svc.submit_plan(_req(svc))  # the worker takes it
