@@ -13,7 +13,8 @@ predictor (64 px), ``toy:`` the analytic toy model (the serving overhead alone).
 
 Prints one JSON line per (model, clients): device name, requests ok / busy (503) / failed (any
 other error: must be 0), latency p50 / p99 / max in s (client round trip), throughput (plans/s),
-mean plan and queue time on the server.
+mean plan and queue time on the server, median overhead (round trip - queue - plan: HTTP,
+(de)serialisation, image decoding).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def run_load(url: str, model: str, clients: int, args: argparse.Namespace, plann
     latencies: list[float] = []
     plan_times: list[float] = []
     queue_times: list[float] = []
+    overheads: list[float] = []  # round trip - queue - plan: HTTP, (de)serialisation, decoding
     counts = {"ok": 0, "busy": 0, "failed": 0}
     errors: list[str] = []
     lock = threading.Lock()
@@ -108,6 +110,7 @@ def run_load(url: str, model: str, clients: int, args: argparse.Namespace, plann
                         latencies.append(r.round_trip_s)
                         plan_times.append(r.plan_time_s)
                         queue_times.append(r.queue_time_s)
+                        overheads.append(r.round_trip_s - r.queue_time_s - r.plan_time_s)
                 except BusyError:
                     with lock:
                         counts["busy"] += 1
@@ -134,6 +137,7 @@ def run_load(url: str, model: str, clients: int, args: argparse.Namespace, plann
         "latency_max_s": round(float(lat.max()), 4), "throughput_plans_per_s": round(counts["ok"] / wall, 3),
         "plan_time_mean_s": round(float(np.mean(plan_times)), 4) if plan_times else None,
         "queue_time_mean_s": round(float(np.mean(queue_times)), 4) if queue_times else None,
+        "overhead_p50_s": round(float(np.median(overheads)), 4) if overheads else None,
     }
 
 
