@@ -146,7 +146,7 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=["tiny:", "toy:"])
     p.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8])
     p.add_argument("--duration-s", type=float, default=10.0, help="load per (model, clients)")
-    p.add_argument("--threads", type=int, default=2, help="server torch threads")
+    p.add_argument("--threads", type=int, default=1, help="server torch threads (1: see notes/serve.md)")
     p.add_argument("--queue-size", type=int, default=16, help="server queue (< clients: 503s)")
     p.add_argument("--timeout-s", type=float, default=120.0, help="client HTTP timeout")
     p.add_argument("--image-side", type=int, default=256, help="camera px of the random frames (tiny:)")
