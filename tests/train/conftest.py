@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from vjepa_ac.config import load_config
 from vjepa_ac.train.config import TrainConfig
@@ -41,3 +42,12 @@ def tiny(tmp_path):
         return tiny_config(tmp_path / name, *extra)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and the CPU is shared with other jobs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

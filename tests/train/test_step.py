@@ -9,7 +9,7 @@ from torch.utils.data import default_collate
 from vjepa_ac.train.datasets import build_datasets
 from vjepa_ac.train.loop import build_encoder, build_predictor
 from vjepa_ac.train.optim import build_optimizer, param_groups
-from vjepa_ac.train.step import NonFiniteLossError, normalize_frames, train_step
+from vjepa_ac.train.step import NonFiniteLossError, WorldModelObjective, normalize_frames, train_step
 
 CPU = torch.device("cpu")
 
@@ -21,8 +21,8 @@ def _setup(cfg):
 
 
 def _step(cfg, pred, opt, enc, batches, step=0):
-    return train_step(pred, batches, opt, step=step, optim=cfg.optim, rollout_steps=cfg.rollout_steps, encoder=enc,
-                      device=CPU)
+    return train_step(WorldModelObjective(pred, cfg.rollout_steps), batches, opt, step=step, optim=cfg.optim,
+                      encoder=enc, device=CPU)
 
 
 def test_accumulation_equals_one_big_batch(tiny):

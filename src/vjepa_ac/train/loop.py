@@ -35,7 +35,7 @@ from vjepa_ac.train.datasets import BatchStream, DataPosition, EpochShardSampler
 from vjepa_ac.train.export import export_predictor_files
 from vjepa_ac.train.logging import RunLogger, plot_loss_curves
 from vjepa_ac.train.optim import build_optimizer
-from vjepa_ac.train.step import NonFiniteLossError, train_step
+from vjepa_ac.train.step import NonFiniteLossError, WorldModelObjective, train_step
 from vjepa_ac.train.validate import validate
 
 log = logging.getLogger("vjepa_ac.train")
@@ -208,7 +208,7 @@ class Run:
     device: torch.device
     amp: torch.dtype | None
     predictor: ACPredictor  # the plain module (state dicts, export)
-    model: torch.nn.Module  # what training calls: the predictor, DDP-wrapped and/or compiled
+    model: torch.nn.Module  # what training calls: WorldModelObjective(predictor), DDP-wrapped and/or compiled
     encoder: FrameEncoder | None  # None with cached features
     optimizer: torch.optim.Optimizer
     stream: BatchStream
@@ -234,7 +234,7 @@ def run_validation(run: Run, step: int) -> dict:
     cfg = run.cfg
     batches = val_batches(run.val_set, max_clips=cfg.val_clips, micro_batch=cfg.micro_batch_size, rank=run.dist.rank,
                           world_size=run.dist.world_size, num_workers=min(cfg.data.num_workers, 2))
-    metrics = validate(run.model, batches, encoder=run.encoder, device=run.device, amp_dtype=run.amp,
+    metrics = validate(run.predictor, batches, encoder=run.encoder, device=run.device, amp_dtype=run.amp,
                        rollout_steps=cfg.rollout_steps, horizons=cfg.data.frames_per_clip - 1)
     if run.logger:
         run.logger.val(step, metrics)
@@ -263,10 +263,9 @@ def setup(cfg: TrainConfig, resume_from: Path | None, d: Distributed, device: to
             log.warning("config differs from the checkpoint's: %s", change)
         log.info("resumed from %s at step %d (epoch %d, %d clips in)", resume_from, step, position.epoch,
                  position.samples_in_epoch)
-    model = predictor
+    model = WorldModelObjective(predictor, cfg.rollout_steps)
     if d.world_size > 1:
-        model = DistributedDataParallel(predictor, device_ids=[device.index] if device.type == "cuda" else None,
-                                        static_graph=True)
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
         model = torch.compile(model)
 
@@ -315,8 +314,7 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
                 t_data = time.perf_counter() - t0
                 try:
                     metrics = train_step(run.model, batches, run.optimizer, step=step, optim=cfg.optim,
-                                         rollout_steps=cfg.rollout_steps, encoder=run.encoder, device=device,
-                                         amp_dtype=run.amp)
+                                         encoder=run.encoder, device=device, amp_dtype=run.amp)
                 except NonFiniteLossError as err:
                     err = NonFiniteLossError(err.step, err.terms, str(last_ckpt) if last_ckpt else None)
                     _report_nonfinite(cfg.run_dir, err, d.is_main)

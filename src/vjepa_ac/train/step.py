@@ -87,6 +87,23 @@ def prepare_batch(batch: dict, encoder: FrameEncoder | None, device: torch.devic
                      batch["states"].to(device, non_blocking=True).float(), extrinsics)
 
 
+class WorldModelObjective(nn.Module):
+    """The objective as one module: ``forward(batch) -> (teacher_forcing_loss, rollout_loss)``.
+
+    DDP wraps this, not the bare predictor: the losses call the predictor several times per
+    step (teacher forcing, then the rollout steps on its KV cache), and one DDP forward per
+    micro-step keeps gradient synchronisation (and ``no_sync`` during accumulation) standard.
+    """
+
+    def __init__(self, predictor: nn.Module, rollout_steps: int):
+        super().__init__()
+        self.predictor = predictor
+        self.rollout_steps = rollout_steps
+
+    def forward(self, h_raw: Tensor, actions: Tensor, states: Tensor, extrinsics: Tensor | None = None):
+        return world_model_losses(self.predictor, h_raw, actions, states, extrinsics, rollout_steps=self.rollout_steps)
+
+
 def _all_reduce_mean(values: Tensor) -> Tensor:
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         values = values.clone()
@@ -95,33 +112,33 @@ def _all_reduce_mean(values: Tensor) -> Tensor:
     return values
 
 
-def train_step(predictor: nn.Module, micro_batches: list[dict], optimizer: torch.optim.Optimizer, *, step: int,
-               optim: OptimConfig, rollout_steps: int, encoder: FrameEncoder | None, device: torch.device,
+def train_step(objective: nn.Module, micro_batches: list[dict], optimizer: torch.optim.Optimizer, *, step: int,
+               optim: OptimConfig, encoder: FrameEncoder | None, device: torch.device,
                amp_dtype: torch.dtype | None = None) -> dict[str, float]:
     """One optimizer step over ``micro_batches`` (the accumulation micro-steps of this process).
 
-    ``predictor`` may be DDP-wrapped: gradients are synchronised only on the last micro-step.
-    Each micro-step's loss is divided by the number of micro-steps, so equal-sized micro-batches
-    give the gradient of the mean loss over the global batch (DDP averages over processes).
-    The lr of ``step`` (0-based) comes from ``wsd_lr``. Raises ``NonFiniteLossError`` (before
-    any parameter changes) when the loss or the gradient norm is NaN/Inf.
+    ``objective`` is a ``WorldModelObjective``, possibly DDP-wrapped: gradients are synchronised
+    only on the last micro-step. Each micro-step's loss is divided by the number of micro-steps,
+    so equal-sized micro-batches give the gradient of the mean loss over the global batch (DDP
+    averages over processes). The lr of ``step`` (0-based) comes from ``wsd_lr``. Raises
+    ``NonFiniteLossError`` (before any parameter changes) when the loss or the gradient norm is
+    NaN/Inf.
 
     Returns detached metrics: ``loss``, ``loss_tf``, ``loss_rollout`` (means over the global
     batch), ``lr``, ``grad_norm`` (before clipping), ``clipped`` (1.0 when clipped).
     """
     lr = wsd_lr(step, **optim.schedule())
     set_lr(optimizer, lr)
-    inner = predictor.module if hasattr(predictor, "no_sync") else predictor
-    use_ext = bool(inner.cfg.use_extrinsics)
+    ddp = hasattr(objective, "no_sync")
+    use_ext = bool((objective.module if ddp else objective).predictor.cfg.use_extrinsics)
     n = len(micro_batches)
     sums = torch.zeros(2, device=device)  # [teacher forcing, rollout]
     for i, raw in enumerate(micro_batches):
         batch = prepare_batch(raw, encoder, device, amp_dtype, use_ext)
-        sync = contextlib.nullcontext() if i == n - 1 or not hasattr(predictor, "no_sync") else predictor.no_sync()
+        sync = objective.no_sync() if ddp and i < n - 1 else contextlib.nullcontext()
         with sync:
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                tf, ro = world_model_losses(predictor, batch.h_raw, batch.actions, batch.states, batch.extrinsics,
-                                            rollout_steps=rollout_steps)
+                tf, ro = objective(batch.h_raw, batch.actions, batch.states, batch.extrinsics)
             ((tf + ro) / n).backward()
         sums += torch.stack([tf.detach(), ro.detach()]).float()
     tf_mean, ro_mean = (_all_reduce_mean(sums / n)).tolist()

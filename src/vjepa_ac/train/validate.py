@@ -35,11 +35,11 @@ def per_frame_l1(pred: Tensor, h: Tensor, tokens_per_frame: int) -> Tensor:
 @torch.no_grad()
 def validate(predictor: nn.Module, batches: Iterable[dict], *, encoder: FrameEncoder | None, device: torch.device,
              amp_dtype: torch.dtype | None, rollout_steps: int, horizons: int) -> dict[str, float]:
-    """Mean validation metrics over ``batches`` (this process's share; summed over processes).
+    """Mean validation metrics of the (bare) ``predictor`` over ``batches`` (this process's share).
 
     ``horizons`` = T - 1 for clips of T frames (a process may get no batch at all).
     """
-    model = predictor.module if hasattr(predictor, "no_sync") else predictor
+    model = predictor
     was_training = model.training
     model.eval()
     use_ext = bool(model.cfg.use_extrinsics)
