@@ -10,7 +10,12 @@ from vjepa_ac.train import checkpoint as ckpt
 
 
 def _state(step):
-    return {"step": step, "model": {"w": torch.full((2,), float(step))}, "rng": ckpt.rng_state(), "config": {"a": [1]}}
+    return {
+        "step": step,
+        "model": {"w": torch.full((2,), float(step))},
+        "rng": ckpt.rng_state(),
+        "config": {"a": [1]},
+    }
 
 
 def test_save_keeps_last_n_and_loads_weights_only(tmp_path):

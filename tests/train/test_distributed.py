@@ -26,8 +26,18 @@ def test_two_processes_equal_one(tiny, tmp_path):
     one = loop.train(tiny("micro_batch_size=4", "val_every=6", name="one"))
     # 2 processes: 1 clip per micro-batch x 2 processes x 2 accumulation steps (DDP no_sync on the first)
     two_dir = tmp_path / "two"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "vjepa_ac.cli",
-           "train", str(ROOT / "configs" / "cpu_small.yaml"), *tiny_overrides(two_dir, "micro_batch_size=1", "val_every=6")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "vjepa_ac.cli",
+        "train",
+        str(ROOT / "configs" / "cpu_small.yaml"),
+        *tiny_overrides(two_dir, "micro_batch_size=1", "val_every=6"),
+    ]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "4 = 1 per process x 2 processes x 2 accumulation" in proc.stderr
@@ -52,8 +62,14 @@ def test_two_processes_equal_one(tiny, tmp_path):
 def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tmp_path):
     run_dir = tmp_path / "run"
     # a long schedule: the signal arrives long before the end
-    cmd = [sys.executable, "-m", "vjepa_ac.cli", "train", str(ROOT / "configs" / "cpu_small.yaml"),
-           *tiny_overrides(run_dir, "optim.constant=100000", "ckpt_every=100000")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vjepa_ac.cli",
+        "train",
+        str(ROOT / "configs" / "cpu_small.yaml"),
+        *tiny_overrides(run_dir, "optim.constant=100000", "ckpt_every=100000"),
+    ]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 60

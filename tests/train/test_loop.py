@@ -13,6 +13,7 @@ from vjepa_ac import cli
 from vjepa_ac.config import load_config
 from vjepa_ac.train import checkpoint as ckpt
 from vjepa_ac.train import loop
+from vjepa_ac.train.build import build_encoder
 from vjepa_ac.train.config import TrainConfig
 from vjepa_ac.train.datasets import build_datasets
 from vjepa_ac.train.export import load_exported_predictor, predictor_from_checkpoint
@@ -23,7 +24,10 @@ from .conftest import ROOT, tiny_overrides
 
 
 def _losses(run_dir):
-    return {int(r["step"]): (float(r["loss_tf"]), float(r["loss_rollout"])) for r in read_csv(run_dir / "metrics.csv")}
+    return {
+        int(r["step"]): (float(r["loss_tf"]), float(r["loss_rollout"]))
+        for r in read_csv(run_dir / "metrics.csv")
+    }
 
 
 def _final_model(run_dir, step=6):
@@ -77,8 +81,10 @@ class Encoded(Dataset):
 def test_encoder_in_the_loop_equals_cached_features(tiny, monkeypatch):
     video = loop.train(tiny("val_every=6", name="video"))
     cfg = tiny("val_every=6", "data.source=features", name="features")
-    encoder = loop.build_encoder(cfg.model, torch.device("cpu"))
-    monkeypatch.setattr(loop, "build_datasets", lambda c: tuple(Encoded(ds, encoder) for ds in build_datasets(tiny())))
+    encoder = build_encoder(cfg.model, torch.device("cpu"))
+    monkeypatch.setattr(
+        loop, "build_datasets", lambda c: tuple(Encoded(ds, encoder) for ds in build_datasets(tiny()))
+    )
     cached = loop.train(cfg)
     a, b = _losses(video.run_dir), _losses(cached.run_dir)
     for step in range(1, 7):
@@ -111,18 +117,39 @@ def test_cli_end_to_end(tmp_path, capsys):
     run_dir = tmp_path / "run"
     cfg_file = tmp_path / "tiny.yaml"
     cfg_file.write_text("# tiny\nseed: 3\n")
-    args = ["train", str(cfg_file), *tiny_overrides(run_dir, "tensorboard=true", "export=true", "val_every=3",
-                                                     "progress_bar=true")]
+    args = [
+        "train",
+        str(cfg_file),
+        *tiny_overrides(run_dir, "tensorboard=true", "export=true", "val_every=3", "progress_bar=true"),
+    ]
     assert cli.main(args) == 0
     names = {p.name for p in run_dir.iterdir()}
-    assert {"config.yaml", "metrics.csv", "val.csv", "tb", "checkpoints", "export", "loss_curve.png", "train.log"} <= names
+    assert {
+        "config.yaml",
+        "metrics.csv",
+        "val.csv",
+        "tb",
+        "checkpoints",
+        "export",
+        "loss_curve.png",
+        "train.log",
+    } <= names
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
     saved = load_config(TrainConfig, run_dir / "config.yaml")
     assert saved.seed == 3 and saved.run_dir == run_dir
     rows = read_csv(run_dir / "metrics.csv")
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
-    assert {"loss", "loss_tf", "loss_rollout", "lr", "grad_norm", "clips_per_s", "tokens_per_s", "data_wait",
-            "peak_mem_mb"} <= set(rows[0])
+    assert {
+        "loss",
+        "loss_tf",
+        "loss_rollout",
+        "lr",
+        "grad_norm",
+        "clips_per_s",
+        "tokens_per_s",
+        "data_wait",
+        "peak_mem_mb",
+    } <= set(rows[0])
     val = read_csv(run_dir / "val.csv")
     assert [int(r["step"]) for r in val] == [3, 6] and {"tf_h3", "rollout_h3"} <= set(val[0])
     # export: released-format .pt and safetensors, both equal to the final checkpoint's predictor

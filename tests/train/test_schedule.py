@@ -8,8 +8,14 @@ from vjepa_ac.train.schedule import wsd_lr
 def test_wsd_matches_golden(golden):
     g = golden("wsd_paper")
     c = g["config"]
-    kw = dict(warmup=c["warmup"], constant=c["constant"], anneal=c["anneal"], start_lr=c["start_lr"],
-              peak_lr=c["ref_lr"], final_lr=c["final_lr"])
+    kw = dict(
+        warmup=c["warmup"],
+        constant=c["constant"],
+        anneal=c["anneal"],
+        start_lr=c["start_lr"],
+        peak_lr=c["ref_lr"],
+        final_lr=c["final_lr"],
+    )
     for step, expected in zip(g["probe_steps"].tolist(), g["lr"].tolist()):
         assert wsd_lr(step, **kw) == pytest.approx(expected, abs=1e-12, rel=1e-9), step
 

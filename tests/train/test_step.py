@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
+from vjepa_ac.train.build import build_encoder, build_predictor
 from vjepa_ac.train.datasets import build_datasets
-from vjepa_ac.train.loop import build_encoder, build_predictor
 from vjepa_ac.train.optim import build_optimizer, param_groups
 from vjepa_ac.train.step import NonFiniteLossError, WorldModelObjective, normalize_frames, train_step
 
@@ -21,8 +21,15 @@ def _setup(cfg):
 
 
 def _step(cfg, pred, opt, enc, batches, step=0):
-    return train_step(WorldModelObjective(pred, cfg.rollout_steps), batches, opt, step=step, optim=cfg.optim,
-                      encoder=enc, device=CPU)
+    return train_step(
+        WorldModelObjective(pred, cfg.rollout_steps),
+        batches,
+        opt,
+        step=step,
+        optim=cfg.optim,
+        encoder=enc,
+        device=CPU,
+    )
 
 
 def test_accumulation_equals_one_big_batch(tiny):
@@ -75,5 +82,6 @@ def test_nonfinite_loss_raises_before_any_update(tiny):
 def test_normalize_frames():
     frames = torch.full((1, 2, 3, 4, 4), 255, dtype=torch.uint8)
     out = normalize_frames(frames)
-    torch.testing.assert_close(out[0, 0, :, 0, 0], torch.tensor([(1 - 0.485) / 0.229, (1 - 0.456) / 0.224,
-                                                                 (1 - 0.406) / 0.225]))
+    torch.testing.assert_close(
+        out[0, 0, :, 0, 0], torch.tensor([(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225])
+    )

@@ -31,11 +31,15 @@ class OptimConfig:
     weight_decay: float = 0.04  # constant; matrices (ndim >= 2) only, never biases or norms
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
-    grad_clip: float = 1.01  # max global L2 norm of the gradients; 0 disables clipping (the norm is still logged)
+    grad_clip: float = (
+        1.01  # max global L2 norm of the gradients; 0 disables clipping (the norm is still logged)
+    )
 
     def __post_init__(self) -> None:
         if min(self.warmup, self.constant, self.anneal) < 0:
-            raise ConfigError(f"warmup/constant/anneal must be >= 0, got {self.warmup}/{self.constant}/{self.anneal}")
+            raise ConfigError(
+                f"warmup/constant/anneal must be >= 0, got {self.warmup}/{self.constant}/{self.anneal}"
+            )
         if self.total_steps < 1:
             raise ConfigError("warmup + constant + anneal must be >= 1 step")
         if min(self.start_lr, self.peak_lr, self.final_lr) < 0:
@@ -51,8 +55,14 @@ class OptimConfig:
 
     def schedule(self) -> dict:
         """Keyword arguments of ``wsd_lr``."""
-        return dict(warmup=self.warmup, constant=self.constant, anneal=self.anneal, start_lr=self.start_lr,
-                    peak_lr=self.peak_lr, final_lr=self.final_lr)
+        return dict(
+            warmup=self.warmup,
+            constant=self.constant,
+            anneal=self.anneal,
+            start_lr=self.start_lr,
+            peak_lr=self.peak_lr,
+            final_lr=self.final_lr,
+        )
 
 
 def _vit_giant() -> EncoderConfig:
@@ -68,7 +78,9 @@ class ModelConfig:
     # "random" (seeded init, for tests and benchmarks), a release name ("vitg", "vjepa2-ac-vitg",
     # downloaded once), or a local .pt / .safetensors file / URL in the released format
     encoder_checkpoint: str = "random"
-    encoder_key: str | None = None  # entry holding the encoder; None: the release's (target_encoder for vitg.pt)
+    encoder_key: str | None = (
+        None  # entry holding the encoder; None: the release's (target_encoder for vitg.pt)
+    )
     # "random", or a released-format file with a "predictor" entry (e.g. "vjepa2-ac-vitg") to fine-tune
     predictor_init: str = "random"
     init_seed: int = 0  # seeds the random initialisation of encoder and predictor
@@ -77,11 +89,15 @@ class ModelConfig:
     def __post_init__(self) -> None:
         enc, pred = self.encoder, self.predictor
         if pred.embed_dim != enc.embed_dim:
-            raise ConfigError(f"model.predictor.embed_dim ({pred.embed_dim}) must equal model.encoder.embed_dim "
-                              f"({enc.embed_dim}): the predictor reads the encoder's features")
+            raise ConfigError(
+                f"model.predictor.embed_dim ({pred.embed_dim}) must equal model.encoder.embed_dim "
+                f"({enc.embed_dim}): the predictor reads the encoder's features"
+            )
         if tuple(pred.img_size) != (enc.img_size, enc.img_size) or pred.patch_size != enc.patch_size:
-            raise ConfigError(f"model.predictor.img_size/patch_size ({tuple(pred.img_size)}/{pred.patch_size}) must match "
-                              f"model.encoder.img_size/patch_size ({enc.img_size}/{enc.patch_size})")
+            raise ConfigError(
+                f"model.predictor.img_size/patch_size ({tuple(pred.img_size)}/{pred.patch_size}) must match "
+                f"model.encoder.img_size/patch_size ({enc.img_size}/{enc.patch_size})"
+            )
         if self.encoder_frames_per_call < 1:
             raise ConfigError("model.encoder_frames_per_call must be >= 1")
 
@@ -140,13 +156,21 @@ class TrainConfig:
         if self.batch_size < 1 or self.micro_batch_size < 1:
             raise ConfigError("batch_size and micro_batch_size must be >= 1")
         if self.batch_size % self.micro_batch_size:
-            raise ConfigError(f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
-                              f"({self.micro_batch_size})")
+            raise ConfigError(
+                f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
+                f"({self.micro_batch_size})"
+            )
         t = self.data.frames_per_clip
         if not 1 <= self.rollout_steps <= t - 1:
-            raise ConfigError(f"rollout_steps ({self.rollout_steps}) must be in [1, frames_per_clip - 1 = {t - 1}] "
-                              f"(data frames_per_clip = {t})")
-        if min(self.log_every, self.ckpt_every, self.keep_last) < 1 or self.val_every < 0 or self.val_clips < 1:
+            raise ConfigError(
+                f"rollout_steps ({self.rollout_steps}) must be in [1, frames_per_clip - 1 = {t - 1}] "
+                f"(data frames_per_clip = {t})"
+            )
+        if (
+            min(self.log_every, self.ckpt_every, self.keep_last) < 1
+            or self.val_every < 0
+            or self.val_clips < 1
+        ):
             raise ConfigError("log_every, ckpt_every, keep_last and val_clips must be >= 1, val_every >= 0")
 
     @property

@@ -9,8 +9,8 @@ steps, and a resumed run skips exactly the clips already consumed (``samples_in_
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -26,9 +26,14 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
     if src == "synthetic":
         enc, pred = cfg.model.encoder, cfg.model.predictor
         args = (enc.img_size, pred.tokens_per_frame, pred.embed_dim)
-        return (SyntheticClips(cfg.data.synthetic, "train", *args), SyntheticClips(cfg.data.synthetic, "val", *args))
-    raise NotImplementedError(f"data.source={src!r} needs the readers of vjepa_ac.data (data issue), "
-                              "not on this branch yet; use data.source=synthetic")
+        return (
+            SyntheticClips(cfg.data.synthetic, "train", *args),
+            SyntheticClips(cfg.data.synthetic, "val", *args),
+        )
+    raise NotImplementedError(
+        f"data.source={src!r} needs the readers of vjepa_ac.data (data issue), "
+        "not on this branch yet; use data.source=synthetic"
+    )
 
 
 class EpochShardSampler(Sampler[int]):
@@ -36,7 +41,9 @@ class EpochShardSampler(Sampler[int]):
 
     def __init__(self, n_items: int, *, global_batch: int, rank: int, world_size: int, seed: int):
         if n_items < global_batch:
-            raise ValueError(f"the training set has {n_items} clips, fewer than one global batch ({global_batch})")
+            raise ValueError(
+                f"the training set has {n_items} clips, fewer than one global batch ({global_batch})"
+            )
         self.n_items, self.global_batch = n_items, global_batch
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.epoch = 0
@@ -72,12 +79,25 @@ class DataPosition:
 class BatchStream:
     """Endless micro-batches of this process, epoch after epoch; ``position`` is what a checkpoint stores."""
 
-    def __init__(self, dataset: Dataset, sampler: EpochShardSampler, *, micro_batch: int, accumulation: int,
-                 num_workers: int, prefetch_factor: int, pin_memory: bool, position: DataPosition):
+    def __init__(
+        self,
+        dataset: Dataset,
+        sampler: EpochShardSampler,
+        *,
+        micro_batch: int,
+        accumulation: int,
+        num_workers: int,
+        prefetch_factor: int,
+        pin_memory: bool,
+        position: DataPosition,
+    ):
         self.dataset, self.sampler = dataset, sampler
         self.micro_batch, self.accumulation = micro_batch, accumulation
-        self.loader_kwargs = dict(num_workers=num_workers, pin_memory=pin_memory,
-                                  prefetch_factor=prefetch_factor if num_workers else None)
+        self.loader_kwargs = dict(
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            prefetch_factor=prefetch_factor if num_workers else None,
+        )
         self.position = DataPosition(position.epoch, position.samples_in_epoch)
         self._it: Iterator | None = None
 
@@ -86,9 +106,14 @@ class BatchStream:
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)  # fresh (non-persistent) workers copy the dataset per epoch
         self.sampler.set_epoch(epoch, start)
-        loader = DataLoader(self.dataset, batch_size=self.micro_batch, sampler=self.sampler, drop_last=True,
-                            generator=torch.Generator().manual_seed(self.sampler.seed * 1_000_003 + epoch),
-                            **self.loader_kwargs)
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.micro_batch,
+            sampler=self.sampler,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(self.sampler.seed * 1_000_003 + epoch),
+            **self.loader_kwargs,
+        )
         self._it = iter(loader)
 
     def next_step(self) -> list[dict]:
@@ -104,9 +129,14 @@ class BatchStream:
         return batches
 
 
-def val_batches(dataset: Dataset, *, max_clips: int, micro_batch: int, rank: int, world_size: int,
-                num_workers: int = 0) -> DataLoader:
+def val_batches(
+    dataset: Dataset, *, max_clips: int, micro_batch: int, rank: int, world_size: int, num_workers: int = 0
+) -> DataLoader:
     """This process's share (every world_size-th clip) of the first ``max_clips`` held-out clips."""
     indices = list(range(min(len(dataset), max_clips)))[rank::world_size]
-    return DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=micro_batch, shuffle=False,
-                      num_workers=num_workers)
+    return DataLoader(
+        torch.utils.data.Subset(dataset, indices),
+        batch_size=micro_batch,
+        shuffle=False,
+        num_workers=num_workers,
+    )

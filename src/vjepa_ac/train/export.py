@@ -33,8 +33,11 @@ def export_predictor_files(predictor: ACPredictor, folder: str | Path) -> dict[s
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.float().contiguous() for k, v in export_predictor(predictor).items()}  # [released names]
     kwargs = released_predictor_kwargs(predictor.cfg)
-    paths = {"pt": folder / "predictor.pt", "safetensors": folder / "predictor.safetensors",
-             "kwargs": folder / "predictor_kwargs.json"}
+    paths = {
+        "pt": folder / "predictor.pt",
+        "safetensors": folder / "predictor.safetensors",
+        "kwargs": folder / "predictor_kwargs.json",
+    }
     atomic_torch_save({"predictor": state, KWARGS_KEY: kwargs}, paths["pt"])
     tmp = paths["safetensors"].with_name(paths["safetensors"].name + ".tmp")
     save_file(state, str(tmp), metadata={KWARGS_KEY: json.dumps(kwargs)})

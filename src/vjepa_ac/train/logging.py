@@ -64,8 +64,17 @@ def read_csv(path: str | Path) -> list[dict]:
 class RunLogger:
     """CSV + TensorBoard (+ W&B) + tqdm for one run; ``start_step`` > 0 continues a resumed run."""
 
-    def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0, *, tensorboard: bool = True,
-                 wandb_project: str | None = None, config: dict | None = None, progress_bar: bool = True):
+    def __init__(
+        self,
+        run_dir: Path,
+        total_steps: int,
+        start_step: int = 0,
+        *,
+        tensorboard: bool = True,
+        wandb_project: str | None = None,
+        config: dict | None = None,
+        progress_bar: bool = True,
+    ):
         self.run_dir = Path(run_dir)
         self.train_csv = CsvLog(self.run_dir / TRAIN_CSV)
         self.val_csv = CsvLog(self.run_dir / VAL_CSV)
@@ -75,19 +84,32 @@ class RunLogger:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=start_step + 1 if start_step else None)
+            self.tb = SummaryWriter(
+                str(self.run_dir / "tb"), purge_step=start_step + 1 if start_step else None
+            )
         self.wandb = None
         if wandb_project:
             import wandb  # optional dependency: enable with wandb=true
 
-            self.wandb = wandb.init(project=wandb_project, dir=str(self.run_dir), config=config,
-                                    resume="allow", name=self.run_dir.name)
+            self.wandb = wandb.init(
+                project=wandb_project,
+                dir=str(self.run_dir),
+                config=config,
+                resume="allow",
+                name=self.run_dir.name,
+            )
         self.bar = None
         if progress_bar:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
-                            desc="train", mininterval=1.0)
+            self.bar = tqdm(
+                total=total_steps,
+                initial=start_step,
+                unit="step",
+                dynamic_ncols=True,
+                desc="train",
+                mininterval=1.0,
+            )
 
     def _scalars(self, prefix: str, step: int, metrics: dict) -> None:
         if self.tb is not None:
@@ -105,8 +127,12 @@ class RunLogger:
     def progress(self, metrics: dict) -> None:
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{metrics['lr']:.2e}",
-                                 clips_s=f"{metrics.get('clips_per_s', float('nan')):.1f}", refresh=False)
+            self.bar.set_postfix(
+                loss=f"{metrics['loss']:.4f}",
+                lr=f"{metrics['lr']:.2e}",
+                clips_s=f"{metrics.get('clips_per_s', float('nan')):.1f}",
+                refresh=False,
+            )
 
     def val(self, step: int, metrics: dict) -> None:
         self.val_csv.write({"step": step, **metrics})
@@ -136,7 +162,11 @@ def plot_loss_curves(run_dir: str | Path, out: str | Path | None = None) -> Path
     val_rows = read_csv(run_dir / VAL_CSV) if (run_dir / VAL_CSV).is_file() else []
     fig, ax = plt.subplots(figsize=(8, 4.5))
     steps = [int(float(r["step"])) for r in train_rows]
-    for key, label in (("loss", "train total"), ("loss_tf", "train teacher forcing"), ("loss_rollout", "train rollout")):
+    for key, label in (
+        ("loss", "train total"),
+        ("loss_tf", "train teacher forcing"),
+        ("loss_rollout", "train rollout"),
+    ):
         ax.plot(steps, [float(r[key]) for r in train_rows], label=label, linewidth=1)
     if val_rows:
         vsteps = [int(float(r["step"])) for r in val_rows]

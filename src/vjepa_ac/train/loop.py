@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import signal
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,31 +22,29 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from vjepa_ac.config import ConfigError, save_config, to_dict
-from vjepa_ac.models.encoder import FrameEncoder, VisionTransformer
+from vjepa_ac.config import save_config, to_dict
+from vjepa_ac.models.encoder import FrameEncoder
 from vjepa_ac.models.predictor import ACPredictor
-from vjepa_ac.official import RELEASED, load_released_encoder, load_strict, read_checkpoint, released_predictor_kwargs, strip_prefixes
+from vjepa_ac.official import released_predictor_kwargs
 from vjepa_ac.train import checkpoint as ckpt
-from vjepa_ac.train.config import ModelConfig, TrainConfig
+from vjepa_ac.train.build import build_encoder, build_predictor
+from vjepa_ac.train.config import TrainConfig
 from vjepa_ac.train.datasets import BatchStream, DataPosition, EpochShardSampler, build_datasets, val_batches
 from vjepa_ac.train.export import export_predictor_files
 from vjepa_ac.train.logging import RunLogger, plot_loss_curves
 from vjepa_ac.train.optim import build_optimizer
+from vjepa_ac.train.runtime import (
+    Distributed,
+    StopSignal,
+    accumulation_steps,
+    amp_dtype,
+    init_distributed,
+    peak_memory_mb,
+)
 from vjepa_ac.train.step import NonFiniteLossError, WorldModelObjective, train_step
 from vjepa_ac.train.validate import validate
 
 log = logging.getLogger("vjepa_ac.train")
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
 
 
 @dataclass
@@ -59,97 +54,6 @@ class TrainResult:
     run_dir: Path
     checkpoint: Path | None  # the last checkpoint written
     metrics: dict  # the last step's metrics
-
-
-def init_distributed(device_pref: str) -> tuple[Distributed, torch.device]:
-    d = Distributed(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                    int(os.environ.get("LOCAL_RANK", 0)))
-    if device_pref == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device=cuda but CUDA is not available")
-    use_cuda = device_pref == "cuda" or (device_pref == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda", d.local_rank) if use_cuda else torch.device("cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
-    if d.world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return d, device
-
-
-def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """bfloat16 autocast (None = fp32): ``auto`` is bf16 on CUDA and fp32 on CPU."""
-    return torch.bfloat16 if amp == "bf16" or (amp == "auto" and device.type == "cuda") else None
-
-
-def accumulation_steps(batch_size: int, micro_batch_size: int, world_size: int) -> int:
-    per_step = micro_batch_size * world_size
-    if batch_size % per_step:
-        raise ConfigError(f"batch_size ({batch_size}) must be a multiple of micro_batch_size ({micro_batch_size}) "
-                          f"x {world_size} processes = {per_step}")
-    return batch_size // per_step
-
-
-def build_encoder(cfg: ModelConfig, device: torch.device) -> FrameEncoder:
-    """The frozen encoder: seeded random weights or a released-format checkpoint."""
-    e = cfg.encoder
-    if cfg.encoder_checkpoint == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.init_seed)
-            vit = VisionTransformer(e)
-    else:
-        kwargs = dict(img_size=e.img_size, patch_size=e.patch_size, tubelet_size=e.tubelet_size, embed_dim=e.embed_dim,
-                      depth=e.depth, num_heads=e.num_heads, mlp_ratio=e.mlp_ratio, qkv_bias=e.qkv_bias, norm_eps=e.norm_eps)
-        vit = load_released_encoder(cfg.encoder_checkpoint, key=cfg.encoder_key, encoder_kwargs=kwargs)
-    return FrameEncoder(vit.to(device), max_frames_per_batch=cfg.encoder_frames_per_call)
-
-
-def build_predictor(cfg: ModelConfig, device: torch.device) -> ACPredictor:
-    """The predictor: seeded init or the ``predictor`` entry of a released-format file. An unused
-    extrinsics encoder is frozen (no gradient, no weight decay, not synchronised by DDP)."""
-    if cfg.predictor_init == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.init_seed + 1)
-            model = ACPredictor(cfg.predictor)
-    else:
-        rel = RELEASED.get(cfg.predictor_init)
-        model = ACPredictor(cfg.predictor, device="meta")
-        state = read_checkpoint(rel.url if rel else cfg.predictor_init)
-        load_strict(model, strip_prefixes(state["predictor"]), f"predictor_init={cfg.predictor_init}")
-    if not cfg.predictor.use_extrinsics:
-        model.extrinsics_encoder.requires_grad_(False)
-    return model.to(device).train()
-
-
-class StopSignal:
-    """Ctrl-C / SIGTERM request a clean stop (checkpoint, then exit) at the next step boundary;
-    a second Ctrl-C interrupts at once."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous: dict = {}
-
-    def _handle(self, signum, frame):
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-        log.warning("received %s: stopping after this step with a checkpoint", signal.Signals(signum).name)
-
-    def __enter__(self) -> "StopSignal":
-        if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGINT, signal.SIGTERM):
-                self._previous[s] = signal.signal(s, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
-
-    def agreed(self, device: torch.device) -> bool:
-        """True on every process when any process was signalled."""
-        if not dist.is_initialized():
-            return self.requested
-        flag = torch.tensor([float(self.requested)], device=device)
-        dist.all_reduce(flag)
-        return bool(flag.item() > 0)
 
 
 def _config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -167,7 +71,9 @@ def _resume_path(cfg: TrainConfig, resume: bool | str | Path) -> Path | None:
     folder = cfg.run_dir / "checkpoints"
     if resume is False:
         if ckpt.list_checkpoints(folder):
-            raise FileExistsError(f"{folder} holds checkpoints: pass --resume to continue, or choose another run_dir")
+            raise FileExistsError(
+                f"{folder} holds checkpoints: pass --resume to continue, or choose another run_dir"
+            )
         return None
     if resume is True:
         path = ckpt.latest_checkpoint(folder)
@@ -221,10 +127,16 @@ def save_state(run: Run, step: int) -> Path:
     folder = run.cfg.run_dir / "checkpoints"
     if not run.dist.is_main:
         return ckpt.checkpoint_path(folder, step)
-    state = dict(config=to_dict(run.cfg), predictor_kwargs=released_predictor_kwargs(run.predictor.cfg),
-                 model=run.predictor.state_dict(), optimizer=run.optimizer.state_dict(), step=step,
-                 epoch=run.stream.position.epoch, samples_in_epoch=run.stream.position.samples_in_epoch,
-                 rng=ckpt.rng_state())
+    state = dict(
+        config=to_dict(run.cfg),
+        predictor_kwargs=released_predictor_kwargs(run.predictor.cfg),
+        model=run.predictor.state_dict(),
+        optimizer=run.optimizer.state_dict(),
+        step=step,
+        epoch=run.stream.position.epoch,
+        samples_in_epoch=run.stream.position.samples_in_epoch,
+        rng=ckpt.rng_state(),
+    )
     path = ckpt.save_checkpoint(state, folder, run.cfg.keep_last)
     log.info("checkpoint %s", path)
     return path
@@ -232,16 +144,31 @@ def save_state(run: Run, step: int) -> Path:
 
 def run_validation(run: Run, step: int) -> dict:
     cfg = run.cfg
-    batches = val_batches(run.val_set, max_clips=cfg.val_clips, micro_batch=cfg.micro_batch_size, rank=run.dist.rank,
-                          world_size=run.dist.world_size, num_workers=min(cfg.data.num_workers, 2))
-    metrics = validate(run.predictor, batches, encoder=run.encoder, device=run.device, amp_dtype=run.amp,
-                       rollout_steps=cfg.rollout_steps, horizons=cfg.data.frames_per_clip - 1)
+    batches = val_batches(
+        run.val_set,
+        max_clips=cfg.val_clips,
+        micro_batch=cfg.micro_batch_size,
+        rank=run.dist.rank,
+        world_size=run.dist.world_size,
+        num_workers=min(cfg.data.num_workers, 2),
+    )
+    metrics = validate(
+        run.predictor,
+        batches,
+        encoder=run.encoder,
+        device=run.device,
+        amp_dtype=run.amp,
+        rollout_steps=cfg.rollout_steps,
+        horizons=cfg.data.frames_per_clip - 1,
+    )
     if run.logger:
         run.logger.val(step, metrics)
     return metrics
 
 
-def setup(cfg: TrainConfig, resume_from: Path | None, d: Distributed, device: torch.device) -> tuple[Run, int, Path | None]:
+def setup(
+    cfg: TrainConfig, resume_from: Path | None, d: Distributed, device: torch.device
+) -> tuple[Run, int, Path | None]:
     """Build everything; returns the run, the step to continue from and the checkpoint resumed."""
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -261,8 +188,13 @@ def setup(cfg: TrainConfig, resume_from: Path | None, d: Distributed, device: to
         ckpt.set_rng_state(state["rng"])
         for change in _config_changes(state["config"], to_dict(cfg)):
             log.warning("config differs from the checkpoint's: %s", change)
-        log.info("resumed from %s at step %d (epoch %d, %d clips in)", resume_from, step, position.epoch,
-                 position.samples_in_epoch)
+        log.info(
+            "resumed from %s at step %d (epoch %d, %d clips in)",
+            resume_from,
+            step,
+            position.epoch,
+            position.samples_in_epoch,
+        )
     model = WorldModelObjective(predictor, cfg.rollout_steps)
     if d.world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -270,21 +202,45 @@ def setup(cfg: TrainConfig, resume_from: Path | None, d: Distributed, device: to
         model = torch.compile(model)
 
     train_set, val_set = build_datasets(cfg)
-    sampler = EpochShardSampler(len(train_set), global_batch=cfg.batch_size, rank=d.rank, world_size=d.world_size,
-                                seed=cfg.seed)
-    stream = BatchStream(train_set, sampler, micro_batch=cfg.micro_batch_size, accumulation=accum,
-                         num_workers=cfg.data.num_workers, prefetch_factor=cfg.data.prefetch_factor,
-                         pin_memory=device.type == "cuda", position=position)
+    sampler = EpochShardSampler(
+        len(train_set), global_batch=cfg.batch_size, rank=d.rank, world_size=d.world_size, seed=cfg.seed
+    )
+    stream = BatchStream(
+        train_set,
+        sampler,
+        micro_batch=cfg.micro_batch_size,
+        accumulation=accum,
+        num_workers=cfg.data.num_workers,
+        prefetch_factor=cfg.data.prefetch_factor,
+        pin_memory=device.type == "cuda",
+        position=position,
+    )
     amp = amp_dtype(cfg.amp, device)
-    log.info("effective batch %d = %d per process x %d processes x %d accumulation; %d steps (%d per epoch of %d "
-             "clips); device %s, %s; predictor %.1fM parameters", cfg.batch_size, cfg.micro_batch_size, d.world_size,
-             accum, cfg.total_steps, sampler.steps_per_epoch, len(train_set), device,
-             "bf16 autocast" if amp else "fp32", sum(p.numel() for p in predictor.parameters()) / 1e6)
+    log.info(
+        "effective batch %d = %d per process x %d processes x %d accumulation; %d steps (%d per epoch of %d "
+        "clips); device %s, %s; predictor %.1fM parameters",
+        cfg.batch_size,
+        cfg.micro_batch_size,
+        d.world_size,
+        accum,
+        cfg.total_steps,
+        sampler.steps_per_epoch,
+        len(train_set),
+        device,
+        "bf16 autocast" if amp else "fp32",
+        sum(p.numel() for p in predictor.parameters()) / 1e6,
+    )
     logger = None
     if d.is_main:
-        logger = RunLogger(cfg.run_dir, cfg.total_steps, step, tensorboard=cfg.tensorboard,
-                           progress_bar=cfg.progress_bar, wandb_project=cfg.wandb_project if cfg.wandb else None,
-                           config=to_dict(cfg))
+        logger = RunLogger(
+            cfg.run_dir,
+            cfg.total_steps,
+            step,
+            tensorboard=cfg.tensorboard,
+            progress_bar=cfg.progress_bar,
+            wandb_project=cfg.wandb_project if cfg.wandb else None,
+            config=to_dict(cfg),
+        )
     run = Run(cfg, d, device, amp, predictor, model, encoder, optimizer, stream, val_set, logger)
     return run, step, resume_from
 
@@ -292,10 +248,17 @@ def setup(cfg: TrainConfig, resume_from: Path | None, d: Distributed, device: to
 def speed_metrics(run: Run, seconds: float, data_seconds: float) -> dict:
     """clips/s and predictor tokens/s (teacher forcing + rollout steps, incl. action/state tokens)."""
     cfg, p = run.cfg, run.predictor.cfg
-    tokens_per_clip = (cfg.data.frames_per_clip - 1 + cfg.rollout_steps - 1) * (p.tokens_per_frame + p.cond_tokens)
-    return dict(step_time=seconds, data_wait=data_seconds / seconds, clips_per_s=cfg.batch_size / seconds,
-                tokens_per_s=cfg.batch_size * tokens_per_clip / seconds, peak_mem_mb=_peak_memory_mb(run.device),
-                epoch=run.stream.position.epoch)
+    tokens_per_clip = (cfg.data.frames_per_clip - 1 + cfg.rollout_steps - 1) * (
+        p.tokens_per_frame + p.cond_tokens
+    )
+    return dict(
+        step_time=seconds,
+        data_wait=data_seconds / seconds,
+        clips_per_s=cfg.batch_size / seconds,
+        tokens_per_s=cfg.batch_size * tokens_per_clip / seconds,
+        peak_mem_mb=peak_memory_mb(run.device),
+        epoch=run.stream.position.epoch,
+    )
 
 
 def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: torch.device) -> TrainResult:
@@ -313,8 +276,16 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
                 batches = run.stream.next_step()
                 t_data = time.perf_counter() - t0
                 try:
-                    metrics = train_step(run.model, batches, run.optimizer, step=step, optim=cfg.optim,
-                                         encoder=run.encoder, device=device, amp_dtype=run.amp)
+                    metrics = train_step(
+                        run.model,
+                        batches,
+                        run.optimizer,
+                        step=step,
+                        optim=cfg.optim,
+                        encoder=run.encoder,
+                        device=device,
+                        amp_dtype=run.amp,
+                    )
                 except NonFiniteLossError as err:
                     err = NonFiniteLossError(err.step, err.terms, str(last_ckpt) if last_ckpt else None)
                     _report_nonfinite(cfg.run_dir, err, d.is_main)
@@ -345,14 +316,6 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
     if dist.is_initialized():
         dist.barrier()
     return TrainResult(step, stopped, cfg.run_dir, last_ckpt, metrics)
-
-
-def _peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _report_nonfinite(run_dir: Path, err: NonFiniteLossError, is_main: bool) -> None:

@@ -24,8 +24,13 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
     """AdamW over ``model``'s trainable parameters; the lr is set every step from ``wsd_lr``."""
     fused = all(p.is_cuda for p in model.parameters())
-    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.start_lr, betas=tuple(cfg.betas),
-                             eps=cfg.eps, fused=fused or None)
+    return torch.optim.AdamW(
+        param_groups(model, cfg.weight_decay),
+        lr=cfg.start_lr,
+        betas=tuple(cfg.betas),
+        eps=cfg.eps,
+        fused=fused or None,
+    )
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -7,8 +7,9 @@ step to continue the schedule (no scheduler object to replay).
 from __future__ import annotations
 
 
-def wsd_lr(step: int, *, warmup: int, constant: int, anneal: int, start_lr: float, peak_lr: float,
-           final_lr: float) -> float:
+def wsd_lr(
+    step: int, *, warmup: int, constant: int, anneal: int, start_lr: float, peak_lr: float, final_lr: float
+) -> float:
     """Learning rate of optimizer step ``step`` (0-based).
 
     Linear ``start_lr -> peak_lr`` over ``warmup`` steps, ``peak_lr`` for ``constant`` steps,

@@ -35,7 +35,9 @@ class NonFiniteLossError(FloatingPointError):
     def __init__(self, step: int, terms: dict[str, float], last_checkpoint: str | None = None):
         self.step, self.terms, self.last_checkpoint = step, terms, last_checkpoint
         shown = ", ".join(f"{k}={v:.6g}" for k, v in terms.items())
-        where = f"; last good checkpoint: {last_checkpoint}" if last_checkpoint else "; no checkpoint written yet"
+        where = (
+            f"; last good checkpoint: {last_checkpoint}" if last_checkpoint else "; no checkpoint written yet"
+        )
         super().__init__(f"non-finite loss at step {step} ({shown}){where}")
 
 
@@ -60,8 +62,13 @@ def normalize_frames(frames: Tensor) -> Tensor:
     return (frames.float() / 255.0 - mean) / std
 
 
-def prepare_batch(batch: dict, encoder: FrameEncoder | None, device: torch.device,
-                  amp_dtype: torch.dtype | None, use_extrinsics: bool = False) -> ClipBatch:
+def prepare_batch(
+    batch: dict,
+    encoder: FrameEncoder | None,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    use_extrinsics: bool = False,
+) -> ClipBatch:
     """Move a collated micro-batch to ``device`` and turn frames into encoder features.
 
     ``z [B, T, N, D]`` items are flattened to ``[B, T*N, D]``; ``frames [B, T, 3, H, W]`` go
@@ -72,7 +79,9 @@ def prepare_batch(batch: dict, encoder: FrameEncoder | None, device: torch.devic
         h_raw = z.flatten(1, 2)  # [B, T*N, D]
     elif "frames" in batch:
         if encoder is None:
-            raise ValueError("batch holds frames but no encoder was given (data.source=features needs 'z' items)")
+            raise ValueError(
+                "batch holds frames but no encoder was given (data.source=features needs 'z' items)"
+            )
         frames = normalize_frames(batch["frames"].to(device, non_blocking=True))  # [B, T, 3, H, W]
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             h_raw = encoder.encode_frames(frames).float()  # [B, T*N, D]
@@ -83,8 +92,12 @@ def prepare_batch(batch: dict, encoder: FrameEncoder | None, device: torch.devic
         if "extrinsics" not in batch:
             raise KeyError("the predictor uses extrinsics but the batch has no 'extrinsics' [B, T, 6]")
         extrinsics = batch["extrinsics"].to(device, non_blocking=True).float()
-    return ClipBatch(h_raw, batch["actions"].to(device, non_blocking=True).float(),
-                     batch["states"].to(device, non_blocking=True).float(), extrinsics)
+    return ClipBatch(
+        h_raw,
+        batch["actions"].to(device, non_blocking=True).float(),
+        batch["states"].to(device, non_blocking=True).float(),
+        extrinsics,
+    )
 
 
 class WorldModelObjective(nn.Module):
@@ -101,7 +114,9 @@ class WorldModelObjective(nn.Module):
         self.rollout_steps = rollout_steps
 
     def forward(self, h_raw: Tensor, actions: Tensor, states: Tensor, extrinsics: Tensor | None = None):
-        return world_model_losses(self.predictor, h_raw, actions, states, extrinsics, rollout_steps=self.rollout_steps)
+        return world_model_losses(
+            self.predictor, h_raw, actions, states, extrinsics, rollout_steps=self.rollout_steps
+        )
 
 
 def _all_reduce_mean(values: Tensor) -> Tensor:
@@ -112,9 +127,17 @@ def _all_reduce_mean(values: Tensor) -> Tensor:
     return values
 
 
-def train_step(objective: nn.Module, micro_batches: list[dict], optimizer: torch.optim.Optimizer, *, step: int,
-               optim: OptimConfig, encoder: FrameEncoder | None, device: torch.device,
-               amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+def train_step(
+    objective: nn.Module,
+    micro_batches: list[dict],
+    optimizer: torch.optim.Optimizer,
+    *,
+    step: int,
+    optim: OptimConfig,
+    encoder: FrameEncoder | None,
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+) -> dict[str, float]:
     """One optimizer step over ``micro_batches`` (the accumulation micro-steps of this process).
 
     ``objective`` is a ``WorldModelObjective``, possibly DDP-wrapped: gradients are synchronised

@@ -61,7 +61,9 @@ def render_blob(states: np.ndarray, resolution: int) -> np.ndarray:
     cy = states[:, 1, None, None]  # [T, 1, 1]
     cx = states[:, 0, None, None]
     radius = 0.08 + 0.1 * (states[:, 2, None, None] + 0.5)
-    blob = np.exp(-((grid[None, :, None] - cy) ** 2 + (grid[None, None, :] - cx) ** 2) / (2 * radius**2))  # [T, R, R]
+    blob = np.exp(
+        -((grid[None, :, None] - cy) ** 2 + (grid[None, None, :] - cx) ** 2) / (2 * radius**2)
+    )  # [T, R, R]
     grip = states[:, 6, None, None]
     rgb = np.stack([blob * (1 - grip), blob * grip, 0.3 + 0.2 * blob], axis=1)  # [T, 3, R, R]
     return (rgb.clip(0, 1) * 255).round().astype(np.uint8)
@@ -70,7 +72,9 @@ def render_blob(states: np.ndarray, resolution: int) -> np.ndarray:
 class SyntheticClips(Dataset):
     """``len = n_clips``; item ``i`` comes from generator (seed, split, epoch if varying, i)."""
 
-    def __init__(self, cfg: SyntheticConfig, split: str, resolution: int, tokens_per_frame: int, feature_dim: int):
+    def __init__(
+        self, cfg: SyntheticConfig, split: str, resolution: int, tokens_per_frame: int, feature_dim: int
+    ):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
         self.cfg = cfg

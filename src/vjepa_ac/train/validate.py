@@ -13,7 +13,7 @@ the batch size or the number of processes.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.distributed as dist
@@ -33,8 +33,16 @@ def per_frame_l1(pred: Tensor, h: Tensor, tokens_per_frame: int) -> Tensor:
 
 
 @torch.no_grad()
-def validate(predictor: nn.Module, batches: Iterable[dict], *, encoder: FrameEncoder | None, device: torch.device,
-             amp_dtype: torch.dtype | None, rollout_steps: int, horizons: int) -> dict[str, float]:
+def validate(
+    predictor: nn.Module,
+    batches: Iterable[dict],
+    *,
+    encoder: FrameEncoder | None,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    rollout_steps: int,
+    horizons: int,
+) -> dict[str, float]:
     """Mean validation metrics of the (bare) ``predictor`` over ``batches`` (this process's share).
 
     ``horizons`` = T - 1 for clips of T frames (a process may get no batch at all).
@@ -67,8 +75,11 @@ def validate(predictor: nn.Module, batches: Iterable[dict], *, encoder: FrameEnc
         raise ValueError("validation got no clips: check the held-out split")
     k = horizons
     tf_mean, ro_mean = totals[:k] / totals[-1], totals[k : 2 * k] / totals[-1]
-    out = {"teacher_forcing": tf_mean.mean().item(), "rollout": ro_mean[:rollout_steps].mean().item(),
-           "clips": int(totals[-1].item())}
+    out = {
+        "teacher_forcing": tf_mean.mean().item(),
+        "rollout": ro_mean[:rollout_steps].mean().item(),
+        "clips": int(totals[-1].item()),
+    }
     out.update({f"tf_h{i + 1}": v for i, v in enumerate(tf_mean.tolist())})
     out.update({f"rollout_h{i + 1}": v for i, v in enumerate(ro_mean.tolist())})
     return out
