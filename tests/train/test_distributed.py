@@ -21,6 +21,7 @@ def _env():
     return {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
 
 
+@pytest.mark.slow  # ~10 s: torchrun starts 2 Python processes
 def test_two_processes_equal_one(tiny, tmp_path):
     # 1 process: 4 clips per micro-batch, no accumulation
     one = loop.train(tiny("micro_batch_size=4", "val_every=6", name="one"))

@@ -166,3 +166,13 @@ def test_cli_end_to_end(tmp_path, capsys):
 def test_cli_reports_unknown_keys(tmp_path, capsys):
     assert cli.main(["train", str(ROOT / "configs/cpu_small.yaml"), f"run_dir={tmp_path}", "optim.lr=1"]) == 2
     assert "lr" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compiled_predictor_trains_like_eager(tiny):
+    """torch.compile (inductor, ~90 s on 2 CPU cores)."""
+    eager = loop.train(tiny(name="eager"))
+    compiled = loop.train(tiny("compile=true", name="compiled"))
+    a, b = _losses(eager.run_dir), _losses(compiled.run_dir)
+    for step in range(1, 7):
+        assert a[step] == pytest.approx(b[step], abs=1e-4)

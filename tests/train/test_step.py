@@ -85,3 +85,24 @@ def test_normalize_frames():
     torch.testing.assert_close(
         out[0, 0, :, 0, 0], torch.tensor([(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225])
     )
+
+
+def test_activation_checkpointing_gives_the_same_step(tiny):
+    cfg, cfg_ckpt = tiny(), tiny("model.predictor.activation_checkpointing=true")
+    enc, pred, opt, items = _setup(cfg)
+    _, pred2, _, _ = _setup(cfg_ckpt)
+    opt2 = build_optimizer(pred2, cfg_ckpt.optim)
+    m1 = _step(cfg, pred, opt, enc, [default_collate(items)])
+    m2 = _step(cfg_ckpt, pred2, opt2, enc, [default_collate(items)])
+    assert m1["loss"] == pytest.approx(m2["loss"], abs=1e-6)
+    assert m1["grad_norm"] == pytest.approx(m2["grad_norm"], rel=1e-5)
+
+
+def test_bf16_autocast_step_runs(tiny):
+    cfg = tiny()
+    enc, pred, opt, items = _setup(cfg)
+    m = train_step(WorldModelObjective(pred, cfg.rollout_steps), [default_collate(items)], opt, step=0,
+                   optim=cfg.optim, encoder=enc, device=CPU, amp_dtype=torch.bfloat16)
+    ref = _step(cfg, *_setup(cfg)[1:3], enc, [default_collate(items)])
+    assert m["loss"] == pytest.approx(ref["loss"], rel=0.05)
+    assert all(p.dtype == torch.float32 for p in pred.parameters())
