@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 
@@ -16,7 +15,22 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_encode(args: argparse.Namespace) -> int:
+    import json
+    import logging
+
+    from vjepa_ac.config import load_config
+    from vjepa_ac.data.features import EncodeConfig, encode_dataset
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = load_config(EncodeConfig, args.config, args.overrides)
+    print(json.dumps(encode_dataset(cfg)))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    import logging
+
     from vjepa_ac.config import ConfigError, load_config
     from vjepa_ac.train.config import TrainConfig
     from vjepa_ac.train.loop import train
@@ -42,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="print versions and the device")
     p.set_defaults(func=_cmd_info)
+    p = sub.add_parser("encode", help="cache frozen-encoder features of a dataset (resumable)")
+    p.add_argument("config", help="YAML file of an EncodeConfig (configs/encode_droid.yaml)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. output=/data/cache clips.fps=4")
+    p.set_defaults(func=_cmd_encode)
     p = sub.add_parser("train", help="train the AC predictor (one process, or many under torchrun)")
     p.add_argument("config", help="YAML file overriding TrainConfig defaults (configs/*.yaml)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. batch_size=64 optim.peak_lr=3e-4")

@@ -1,0 +1,135 @@
+"""Planner configs: ``CEMConfig``, ``MPPIConfig`` (sharing ``SearchConfig``) and ``MPCConfig``.
+
+Defaults are the paper's CEM (V-JEPA 2 section 4): 800 samples, 10 iterations, 10 elites,
+horizon 1, xyz and gripper searched with rotation fixed at 0, xyz inside an L1 ball of radius
+0.075 m. ``CEM_PRESETS["notebook"]`` is the public notebook's variant. Load overrides with
+``vjepa_ac.config.load_config(CEMConfig, "configs/plan/cem_notebook.yaml", ["horizon=3"])``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from vjepa_ac.plan.actions import GROUPS
+
+Group = Literal["xyz", "rot", "gripper"]
+
+
+@dataclass
+class SearchConfig:
+    """What CEM and MPPI share: searched dims, the feasible set, sampling and scoring."""
+
+    # -- search space
+    horizon: int = 1  # actions per planned sequence (world-model steps)
+    search: tuple[Group, ...] = ("xyz", "gripper")  # searched action groups; the others stay 0
+    xyz_bound: Literal["l1_ball", "box"] = "l1_ball"  # feasible set of each xyz displacement
+    xyz_radius: float = 0.075  # m; L1-ball radius ("l1_ball") or per-axis limit ("box")
+    l1_method: Literal["project", "rescale"] = "project"  # how samples outside the L1 ball get in
+    rot_limit: float = 0.1  # rad; per-axis clip of each searched rotation angle
+    gripper_limit: float = 1.0  # per-step closure change is clipped to [-limit, limit]
+    # -- sampling
+    num_samples: int = 800  # candidate sequences per iteration
+    iterations: int = 10  # sample -> score -> refit rounds per plan
+    chunk_size: int | None = None  # candidates per world-model call (None: all at once)
+    init_std_xyz: float = 0.075  # m; initial sampling std of dx, dy, dz
+    init_std_rot: float = 0.05  # rad; initial std of searched rotation angles
+    init_std_gripper: float = 1.0  # initial std of the closure change
+    min_std: float = 0.0  # floor on the std of searched dims after each refit (same units)
+    momentum_mean: float = 0.0  # mean <- (1 - m) * fitted mean + m * previous mean
+    momentum_std: float = 0.0  # std  <- (1 - m) * fitted std  + m * previous std
+    # -- scoring and output
+    energy: Literal["l1", "l2"] = "l1"  # latent distance to the goal (plan/energy.py)
+    energy_at: Literal["horizon", "every_step"] = "horizon"  # score the last step, or sum all H steps
+    select: Literal["mean", "best"] = "mean"  # returned plan: final sampling mean, or best sample seen
+    gripper_round: float = 0.0  # returned closure changes with |dg| below this become 0 (0: off)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.search, list):
+            self.search = tuple(self.search)
+        name = type(self).__name__
+        positive_ints = ("horizon", "num_samples", "iterations")
+        for f in positive_ints:
+            if getattr(self, f) < 1:
+                raise ValueError(f"{name}.{f} must be >= 1, got {getattr(self, f)}")
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise ValueError(f"{name}.chunk_size must be >= 1 or None, got {self.chunk_size}")
+        unknown = [g for g in self.search if g not in GROUPS]
+        if unknown or len(set(self.search)) != len(self.search) or not self.search:
+            raise ValueError(f"{name}.search must be distinct names from {sorted(GROUPS)}, got {self.search}")
+        limits = {"xyz": ("xyz_radius", "init_std_xyz"), "rot": ("rot_limit", "init_std_rot"),
+                  "gripper": ("gripper_limit", "init_std_gripper")}
+        for group in self.search:
+            for f in limits[group]:
+                if not getattr(self, f) > 0:
+                    raise ValueError(f"{name}.{f} must be > 0 when {group!r} is in {name}.search, "
+                                     f"got {getattr(self, f)}")
+        if self.min_std < 0:
+            raise ValueError(f"{name}.min_std must be >= 0, got {self.min_std}")
+        for f in ("momentum_mean", "momentum_std"):
+            if not 0.0 <= getattr(self, f) < 1.0:
+                raise ValueError(f"{name}.{f} must be in [0, 1), got {getattr(self, f)}")
+        if self.gripper_round < 0:
+            raise ValueError(f"{name}.gripper_round must be >= 0, got {self.gripper_round}")
+        if self.gripper_round > 0 and "gripper" not in self.search:
+            raise ValueError(f"{name}.gripper_round={self.gripper_round} needs 'gripper' in {name}.search")
+
+
+@dataclass
+class CEMConfig(SearchConfig):
+    """Cross-entropy method: refit a diagonal Gaussian to the ``num_elites`` lowest energies."""
+
+    num_elites: int = 10  # top-k candidates the Gaussian is refitted to (needs >= 2 for a std)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 2 <= self.num_elites <= self.num_samples:
+            raise ValueError(f"CEMConfig.num_elites must be in [2, CEMConfig.num_samples="
+                             f"{self.num_samples}], got {self.num_elites}")
+
+
+@dataclass
+class MPPIConfig(SearchConfig):
+    """MPPI: refit to all candidates weighted by ``softmax(-(E - min E) / (temperature * scale))``."""
+
+    temperature: float = 0.2  # lambda; in units of `scale` (see normalize_energy)
+    normalize_energy: bool = True  # scale = std of the iteration's energies (else 1: energy units)
+    update_std: bool = True  # refit the std to the weighted spread (False: keep the initial std)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.temperature > 0:
+            raise ValueError(f"MPPIConfig.temperature must be > 0, got {self.temperature}")
+
+
+@dataclass
+class MPCConfig:
+    """Receding-horizon control: plan, execute the first action, observe, replan."""
+
+    max_steps: int = 20  # actions executed by run_mpc before it stops
+    stop_energy: float | None = None  # run_mpc stops once a plan's energy is <= this (None: never)
+    warm_start: bool = True  # start each plan from the previous mean shifted by one step
+    warm_start_fill: Literal["zero", "repeat"] = "zero"  # last step after the shift: 0 or a copy
+    seed: int = 0  # seed of the planner's torch.Generator (re-seeded on reset)
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1:
+            raise ValueError(f"MPCConfig.max_steps must be >= 1, got {self.max_steps}")
+
+
+# Named presets (the YAML files in configs/plan/ spell the same values as overrides).
+CEM_PRESETS: dict[str, CEMConfig] = {
+    "paper": CEMConfig(),
+    "notebook": CEMConfig(
+        horizon=2, num_samples=400, xyz_bound="box", xyz_radius=0.05, gripper_limit=0.75,
+        init_std_xyz=0.05, init_std_gripper=1.0, momentum_mean=0.15, momentum_std=0.15,
+        gripper_round=0.25,
+    ),
+}
+
+
+def cem_preset(name: str, **overrides) -> CEMConfig:
+    """A copy of ``CEM_PRESETS[name]`` with fields replaced (validated again)."""
+    if name not in CEM_PRESETS:
+        raise ValueError(f"unknown CEM preset {name!r}; valid: {sorted(CEM_PRESETS)}")
+    return replace(CEM_PRESETS[name], **overrides)

@@ -1,0 +1,61 @@
+"""The planners' adapter over the real encoder + predictor."""
+
+import numpy as np
+import torch
+
+from vjepa_ac.data.poses import apply_actions
+from vjepa_ac.models.encoder import EncoderConfig, VisionTransformer
+from vjepa_ac.models.predictor import ACPredictor, PredictorConfig, normalize_reps
+from vjepa_ac.plan import Context
+from vjepa_ac.plan.config import CEMConfig
+from vjepa_ac.plan.interface import WorldModel as WorldModelProtocol
+from vjepa_ac.plan.mpc import Planner
+from vjepa_ac.plan.world_model import LatentWorldModel
+
+
+def _wm():
+    torch.manual_seed(0)
+    enc = VisionTransformer(EncoderConfig(img_size=64, embed_dim=48, depth=2, num_heads=2))
+    pred = ACPredictor(PredictorConfig(img_size=(64, 64), embed_dim=48, width=64, depth=2, num_heads=2))
+    return LatentWorldModel(enc, pred)
+
+
+def test_adapter_satisfies_the_planner_protocol_and_shapes():
+    wm = _wm()
+    assert isinstance(wm, WorldModelProtocol)
+    img = torch.randint(0, 255, (2, 96, 128, 3), dtype=torch.uint8)
+    z = wm.encode(img)
+    assert z.shape == (2, 16, 48)
+    torch.testing.assert_close(z, normalize_reps(z))
+    torch.testing.assert_close(wm.encode(img.permute(0, 3, 1, 2)), z)
+    ctx = Context.single(z[0], torch.tensor([0.5, 0.0, 0.3, 3.1, 0.0, 0.0, 0.2]))
+    out = wm.rollout(ctx, torch.zeros(5, 2, 7))
+    assert out.shape == (5, 2, 16, 48)
+
+
+def test_rollout_advances_the_pose_with_apply_actions():
+    wm = _wm()
+    seen = []
+    pred = wm.model.predictor
+    orig = pred.forward
+
+    def spy(z, actions, states, *a, **k):
+        seen.append(states.clone())
+        return orig(z, actions, states, *a, **k)
+
+    pred.forward = spy
+    s0 = torch.tensor([0.5, 0.0, 0.3, 3.1, 0.1, -0.2, 0.2])
+    acts = torch.tensor([[[0.01, 0.02, -0.03, 0.1, 0.0, 0.05, 0.3], [0.0, 0.01, 0.0, 0.0, 0.0, 0.0, -0.1]]])
+    wm.rollout(Context.single(torch.zeros(16, 48), s0), acts)
+    torch.testing.assert_close(seen[1][:, 0], apply_actions(s0[None], acts[:, 0]))
+
+
+def test_planner_runs_end_to_end_on_images():
+    wm = _wm()
+    cfg = CEMConfig(num_samples=16, iterations=2, num_elites=4, horizon=1)
+    policy = Planner(wm, cfg)
+    rng = np.random.default_rng(0)
+    obs = {"image": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), "state": np.zeros(7)}
+    action = policy(obs, rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    assert action.shape == (7,) and np.all(action[3:6] == 0)
+    assert np.abs(action[:3]).sum() <= 0.075 + 1e-6
