@@ -80,10 +80,14 @@ def encoder_flops(cfg: TrainConfig, encoder) -> float:
 
 def run_case(args) -> dict:
     device = torch.device(args.device)
-    overrides = [f"data.synthetic.frames_per_clip={args.frames}", f"rollout_steps={args.rollout}",
-                 f"micro_batch_size={args.batch}", f"batch_size={args.batch}",
-                 f"data.synthetic.features={str(args.mode == 'features').lower()}",
-                 f"model.predictor.activation_checkpointing={str(args.checkpointing).lower()}"]
+    overrides = [
+        f"data.clips.frames_per_clip={args.frames}",
+        f"rollout_steps={args.rollout}",
+        f"micro_batch_size={args.batch}",
+        f"batch_size={args.batch}",
+        f"data.synthetic.features={str(args.mode == 'features').lower()}",
+        f"model.predictor.activation_checkpointing={str(args.checkpointing).lower()}",
+    ]
     cfg = load_config(TrainConfig, CONFIGS[args.config], overrides)
     amp = torch.bfloat16 if (args.bf16 or (args.bf16 is None and device.type == "cuda")) else None
     encoder = build_encoder(cfg.model, device) if args.mode == "frames" else None
@@ -93,13 +97,23 @@ def run_case(args) -> dict:
         objective = torch.compile(objective)
     optimizer = build_optimizer(predictor, cfg.optim)
     p = cfg.model.predictor
-    data = SyntheticClips(cfg.data.synthetic, "train", cfg.model.encoder.img_size, p.tokens_per_frame, p.embed_dim)
+    data = SyntheticClips(
+        cfg.data.synthetic, "train", args.frames, cfg.model.encoder.img_size, p.tokens_per_frame, p.embed_dim
+    )
     batch = default_collate([data[i % len(data)] for i in range(args.batch)])
     step = [0]
 
     def one_step():
-        train_step(objective, [batch], optimizer, step=step[0], optim=cfg.optim, encoder=encoder, device=device,
-                   amp_dtype=amp)
+        train_step(
+            objective,
+            [batch],
+            optimizer,
+            step=step[0],
+            optim=cfg.optim,
+            encoder=encoder,
+            device=device,
+            amp_dtype=amp,
+        )
         step[0] += 1
 
     if device.type == "cuda":
@@ -110,19 +124,33 @@ def run_case(args) -> dict:
     tps = p.tokens_per_frame + p.cond_tokens
     tokens = args.batch * (args.frames - 1 + args.rollout - 1) * tps
     out = dict(
-        bench="train_step", config=args.config, device=device_name(device), mode=args.mode, batch=args.batch,
-        frames=args.frames, rollout_steps=args.rollout, tokens_per_frame=p.tokens_per_frame,
+        bench="train_step",
+        config=args.config,
+        device=device_name(device),
+        mode=args.mode,
+        batch=args.batch,
+        frames=args.frames,
+        rollout_steps=args.rollout,
+        tokens_per_frame=p.tokens_per_frame,
         predictor_params_m=round(sum(q.numel() for q in predictor.parameters()) / 1e6, 2),
-        bf16=amp is not None, checkpointing=args.checkpointing, compile=args.compile, step_s=round(seconds, 4),
-        clips_per_s=round(args.batch / seconds, 2), predictor_tokens_per_s=round(tokens / seconds, 1),
-        peak_mem_mb=round(peak_mb, 1), threads=torch.get_num_threads(), load_avg=round(os.getloadavg()[0], 2),
+        bf16=amp is not None,
+        checkpointing=args.checkpointing,
+        compile=args.compile,
+        step_s=round(seconds, 4),
+        clips_per_s=round(args.batch / seconds, 2),
+        predictor_tokens_per_s=round(tokens / seconds, 1),
+        peak_mem_mb=round(peak_mb, 1),
+        threads=torch.get_num_threads(),
+        load_avg=round(os.getloadavg()[0], 2),
     )
     peak = peak_flops(out["device"]) if device.type == "cuda" else None
     if peak:
         flops = args.batch * predictor_train_flops(cfg, predictor)
         out["mfu_predictor"] = round(flops / seconds / peak, 4)
         if encoder is not None:
-            out["mfu_with_encoder"] = round((flops + args.batch * encoder_flops(cfg, encoder)) / seconds / peak, 4)
+            out["mfu_with_encoder"] = round(
+                (flops + args.batch * encoder_flops(cfg, encoder)) / seconds / peak, 4
+            )
     return out
 
 
@@ -131,14 +159,23 @@ def flops_only(args) -> dict:
     from vjepa_ac.models.encoder import FrameEncoder, VisionTransformer
     from vjepa_ac.models.predictor import ACPredictor
 
-    cfg = load_config(TrainConfig, CONFIGS[args.config], [f"data.synthetic.frames_per_clip={args.frames}",
-                                                           f"rollout_steps={args.rollout}"])
+    cfg = load_config(
+        TrainConfig,
+        CONFIGS[args.config],
+        [f"data.clips.frames_per_clip={args.frames}", f"rollout_steps={args.rollout}"],
+    )
     predictor = ACPredictor(cfg.model.predictor, device="meta")
     encoder = FrameEncoder(VisionTransformer(cfg.model.encoder, device="meta"))
     pred, enc = predictor_train_flops(cfg, predictor), encoder_flops(cfg, encoder)
-    return dict(bench="train_flops", config=args.config, frames=args.frames, rollout_steps=args.rollout,
-                predictor_train_tflop_per_clip=round(pred / 1e12, 3), encoder_fwd_tflop_per_clip=round(enc / 1e12, 3),
-                encoder_share_of_step=round(enc / (enc + pred), 3))
+    return dict(
+        bench="train_flops",
+        config=args.config,
+        frames=args.frames,
+        rollout_steps=args.rollout,
+        predictor_train_tflop_per_clip=round(pred / 1e12, 3),
+        encoder_fwd_tflop_per_clip=round(enc / 1e12, 3),
+        encoder_share_of_step=round(enc / (enc + pred), 3),
+    )
 
 
 SWEEP = (  # (mode, frames, rollout): frames vs features, then frames per clip, then rollout steps
@@ -150,9 +187,27 @@ SWEEP = (  # (mode, frames, rollout): frames vs features, then frames per clip, 
 
 def sweep(args) -> None:
     for mode, frames, rollout in SWEEP:
-        cmd = [sys.executable, __file__, "--synthetic", "--config", args.config, "--device", args.device,
-               "--mode", mode, "--frames", str(frames), "--rollout", str(rollout), "--batch", str(args.batch),
-               "--repeat", str(args.repeat), "--threads", str(args.threads)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--synthetic",
+            "--config",
+            args.config,
+            "--device",
+            args.device,
+            "--mode",
+            mode,
+            "--frames",
+            str(frames),
+            "--rollout",
+            str(rollout),
+            "--batch",
+            str(args.batch),
+            "--repeat",
+            str(args.repeat),
+            "--threads",
+            str(args.threads),
+        ]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         emit(json.loads(out))
 
@@ -161,13 +216,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--synthetic", action="store_true", help="synthetic clips (the only source here)")
     ap.add_argument("--config", choices=sorted(CONFIGS), default="cpu_small")
-    ap.add_argument("--mode", choices=["frames", "features"], default="frames",
-                    help="frames: encoder in the loop; features: cached features")
+    ap.add_argument(
+        "--mode",
+        choices=["frames", "features"],
+        default="frames",
+        help="frames: encoder in the loop; features: cached features",
+    )
     ap.add_argument("--batch", type=int, default=8, help="clips per step (one micro-batch)")
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--rollout", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: on for CUDA")
+    ap.add_argument(
+        "--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: on for CUDA"
+    )
     ap.add_argument("--checkpointing", action="store_true", help="activation checkpointing in the predictor")
     ap.add_argument("--compile", action="store_true", help="torch.compile the objective")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (1 is steadiest on a shared box)")

@@ -1,7 +1,5 @@
 """Training configs: validation messages name the fields; the shipped YAML files load."""
 
-from pathlib import Path
-
 import pytest
 
 from vjepa_ac.config import ConfigError, load_config
@@ -26,7 +24,7 @@ def test_inconsistent_values_name_the_fields():
     with pytest.raises(ConfigError, match="micro_batch_size"):
         load_config(TrainConfig, None, ["batch_size=10", "micro_batch_size=4"])
     with pytest.raises(ConfigError, match="rollout_steps"):
-        load_config(TrainConfig, None, ["rollout_steps=8", "data.synthetic.frames_per_clip=8"])
+        load_config(TrainConfig, None, ["rollout_steps=8", "data.clips.frames_per_clip=8"])
     with pytest.raises(ConfigError, match="embed_dim"):
         load_config(TrainConfig, None, ["model.predictor.embed_dim=64"])
     with pytest.raises(ConfigError, match="batch_size"):
@@ -40,9 +38,12 @@ def test_defaults_are_the_paper_recipe():
     assert cfg.model.encoder.embed_dim == 1408 and cfg.model.predictor.width == 1024
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
-def test_shipped_configs_load(path: Path):
-    cfg = load_config(TrainConfig, path)
+TRAIN_CONFIGS = ["cpu_small.yaml", "droid_vitg_8f.yaml", "droid_vitg_16f.yaml", "sim.yaml"]
+
+
+@pytest.mark.parametrize("name", TRAIN_CONFIGS)
+def test_shipped_configs_load(name: str):
+    cfg = load_config(TrainConfig, ROOT / "configs" / name)
     assert cfg.batch_size % cfg.micro_batch_size == 0
 
 

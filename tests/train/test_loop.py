@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from vjepa_ac import cli
 from vjepa_ac.config import load_config
+from vjepa_ac.data.transforms import normalize
 from vjepa_ac.train import checkpoint as ckpt
 from vjepa_ac.train import loop
 from vjepa_ac.train.build import build_encoder
@@ -18,7 +19,7 @@ from vjepa_ac.train.config import TrainConfig
 from vjepa_ac.train.datasets import build_datasets
 from vjepa_ac.train.export import load_exported_predictor, predictor_from_checkpoint
 from vjepa_ac.train.logging import read_csv
-from vjepa_ac.train.step import NonFiniteLossError, normalize_frames
+from vjepa_ac.train.step import NonFiniteLossError
 
 from .conftest import ROOT, tiny_overrides
 
@@ -73,17 +74,25 @@ class Encoded(Dataset):
     def __getitem__(self, i):
         item = dict(self.base[i])
         frames = item.pop("frames")  # [T, 3, H, W]
-        z = self.encoder.encode_frames(normalize_frames(frames[None]))[0]  # [T*N, D]
+        z = self.encoder.encode_frames(normalize(frames[None]))[0]  # [T*N, D]
         item["z"] = z.view(frames.shape[0], -1, z.shape[-1])  # [T, N, D]
         return item
 
 
 def test_encoder_in_the_loop_equals_cached_features(tiny, monkeypatch):
     video = loop.train(tiny("val_every=6", name="video"))
-    cfg = tiny("val_every=6", "data.source=features", name="features")
+    cfg = tiny(
+        "val_every=6",
+        "data.source=features",
+        "data.feature_cache=unused",
+        "data.clips.starts=grid",
+        name="features",
+    )
     encoder = build_encoder(cfg.model, torch.device("cpu"))
     monkeypatch.setattr(
-        loop, "build_datasets", lambda c: tuple(Encoded(ds, encoder) for ds in build_datasets(tiny()))
+        loop,
+        "build_datasets",
+        lambda c, report_dir: tuple(Encoded(ds, encoder) for ds in build_datasets(tiny())),
     )
     cached = loop.train(cfg)
     a, b = _losses(video.run_dir), _losses(cached.run_dir)

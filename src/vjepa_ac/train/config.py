@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Literal
 
 from vjepa_ac.config import ConfigError
+from vjepa_ac.data.clips import ClipConfig
+from vjepa_ac.data.index import DataConfig
 from vjepa_ac.models.encoder import EncoderConfig
 from vjepa_ac.models.predictor import PredictorConfig
 from vjepa_ac.train.synthetic import SyntheticConfig
@@ -106,23 +108,36 @@ class ModelConfig:
 class TrainDataConfig:
     """Where clips come from.
 
-    ``source``: ``synthetic`` (in-memory clips, ``train/synthetic.py``), ``video`` (raw episodes,
-    encoder in the loop) or ``features`` (the feature cache of the data issue). The last two are
-    wired in ``train/datasets.py`` once ``vjepa_ac.data`` provides the readers.
+    ``source``: ``video`` (raw DROID / LeRobot episodes decoded on the fly; the frozen encoder
+    runs in the training loop), ``features`` (the cache written by ``vjepa-ac encode``; needs
+    ``clips.starts: grid`` and the cache's fps/sampling) or ``synthetic`` (in-memory clips,
+    ``train/synthetic.py``). ``clips`` applies to all three (``frames_per_clip``); the held-out
+    episodes are ``dataset.val_fraction`` of them, split by episode before any clip is cut.
     """
 
-    source: Literal["synthetic", "video", "features"] = "synthetic"
+    source: Literal["video", "features", "synthetic"] = "video"
+    dataset: DataConfig = field(default_factory=DataConfig)  # raw episodes (video; features: the split)
+    clips: ClipConfig = field(default_factory=ClipConfig)  # frames per clip, rate, sampling, crop, resolution
+    feature_cache: Path | None = None  # folder written by `vjepa-ac encode` (source=features)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
-    num_workers: int = 4  # DataLoader worker processes per rank (0: load in the training process)
+    num_workers: int = 8  # DataLoader worker processes per rank (0: load in the training process)
     prefetch_factor: int = 2  # micro-batches each worker loads ahead
 
     def __post_init__(self) -> None:
         if self.num_workers < 0 or self.prefetch_factor < 1:
             raise ConfigError("data.num_workers must be >= 0 and data.prefetch_factor >= 1")
+        if self.source == "features" and self.feature_cache is None:
+            raise ConfigError(
+                "data.source=features needs data.feature_cache (a folder written by vjepa-ac encode)"
+            )
+        if self.source == "features" and self.clips.starts != "grid":
+            raise ConfigError(
+                "data.source=features needs data.clips.starts=grid (the cache holds the frame grid only)"
+            )
 
     @property
     def frames_per_clip(self) -> int:
-        return self.synthetic.frames_per_clip
+        return self.clips.frames_per_clip
 
 
 @dataclass
@@ -159,6 +174,11 @@ class TrainConfig:
             raise ConfigError(
                 f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
                 f"({self.micro_batch_size})"
+            )
+        if self.data.source != "features" and self.data.clips.resolution != self.model.encoder.img_size:
+            raise ConfigError(
+                f"data.clips.resolution ({self.data.clips.resolution}) must equal model.encoder.img_size "
+                f"({self.model.encoder.img_size}): frames go to the encoder at that size"
             )
         t = self.data.frames_per_clip
         if not 1 <= self.rollout_steps <= t - 1:

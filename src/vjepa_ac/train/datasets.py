@@ -9,31 +9,73 @@ steps, and a resumed run skips exactly the clips already consumed (``samples_in_
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from vjepa_ac.config import ConfigError
+from vjepa_ac.data.clips import ClipDataset
+from vjepa_ac.data.features import FeatureCache, FeatureClipDataset
+from vjepa_ac.data.index import build_index
 from vjepa_ac.train.config import TrainConfig
 from vjepa_ac.train.synthetic import SyntheticClips
 
+log = logging.getLogger("vjepa_ac.train")
 
-def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
-    """(train, held-out) clip datasets of ``cfg.data``: frames (encoder in the loop) or features."""
-    src = cfg.data.source
-    if src == "synthetic":
+
+def build_datasets(cfg: TrainConfig, report_dir: Path | None = None) -> tuple[Dataset, Dataset | None]:
+    """(train, held-out) clip datasets of ``cfg.data``; held-out is None without validation episodes.
+
+    ``video``: index the raw episodes (writing ``index_report.json`` into ``report_dir``), split
+    by episode, ``ClipDataset`` (frames; the encoder runs in the loop). ``features``: the cache's
+    episodes, split the same way, ``FeatureClipDataset`` (``z`` kept in its stored precision on
+    the way to the device). ``synthetic``: ``SyntheticClips``.
+    """
+    data = cfg.data
+    if data.source == "synthetic":
         enc, pred = cfg.model.encoder, cfg.model.predictor
-        args = (enc.img_size, pred.tokens_per_frame, pred.embed_dim)
-        return (
-            SyntheticClips(cfg.data.synthetic, "train", *args),
-            SyntheticClips(cfg.data.synthetic, "val", *args),
+        args = (data.frames_per_clip, enc.img_size, pred.tokens_per_frame, pred.embed_dim)
+        return SyntheticClips(data.synthetic, "train", *args), SyntheticClips(data.synthetic, "val", *args)
+    split = (data.dataset.val_fraction, data.dataset.split_seed)
+    if data.source == "video":
+        index = build_index(data.dataset, data.clips)
+        if report_dir is not None:
+            index.write_report(report_dir / "index_report.json")
+        train, val = index.split(*split)
+        return ClipDataset(train.episodes, data.clips), ClipDataset(
+            val.episodes, data.clips
+        ) if val.episodes else None
+    cache = FeatureCache(data.feature_cache)
+    check_cache(cache, cfg)
+    train_entries, val_entries = cache.split(*split)
+    train_set = FeatureClipDataset(cache, data.clips, train_entries, z_dtype=None)
+    return train_set, FeatureClipDataset(
+        cache, data.clips, val_entries, z_dtype=None
+    ) if val_entries else None
+
+
+def check_cache(cache: FeatureCache, cfg: TrainConfig) -> None:
+    """The cache's features fit the predictor (width D and tokens per frame N)."""
+    pred = cfg.model.predictor
+    if (cache.width, cache.tokens_per_frame) != (pred.embed_dim, pred.tokens_per_frame):
+        raise ConfigError(
+            f"{cache.root}: features of width {cache.width} with {cache.tokens_per_frame} tokens per "
+            f"frame, but model.predictor expects embed_dim {pred.embed_dim} and "
+            f"{pred.tokens_per_frame} tokens per frame (img_size {tuple(pred.img_size)})"
         )
-    raise NotImplementedError(
-        f"data.source={src!r} needs the readers of vjepa_ac.data (data issue), "
-        "not on this branch yet; use data.source=synthetic"
-    )
+    encoder = cache.manifest.get("encoder", {})
+    if encoder.get("checkpoint") != cfg.model.encoder_checkpoint:
+        log.warning(
+            "feature cache %s was encoded with %r, the config names %r",
+            cache.root,
+            encoder.get("checkpoint"),
+            cfg.model.encoder_checkpoint,
+        )
 
 
 class EpochShardSampler(Sampler[int]):

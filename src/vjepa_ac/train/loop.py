@@ -118,7 +118,7 @@ class Run:
     encoder: FrameEncoder | None  # None with cached features
     optimizer: torch.optim.Optimizer
     stream: BatchStream
-    val_set: torch.utils.data.Dataset
+    val_set: torch.utils.data.Dataset | None  # held-out episodes; None: no validation
     logger: RunLogger | None  # rank 0 only
 
 
@@ -201,7 +201,9 @@ def setup(
     if cfg.compile:
         model = torch.compile(model)
 
-    train_set, val_set = build_datasets(cfg)
+    train_set, val_set = build_datasets(cfg, cfg.run_dir if d.is_main else None)
+    if val_set is None and cfg.val_every:
+        log.warning("no held-out episodes (data.dataset.val_fraction = 0): validation is off")
     sampler = EpochShardSampler(
         len(train_set), global_batch=cfg.batch_size, rank=d.rank, world_size=d.world_size, seed=cfg.seed
     )
@@ -296,7 +298,7 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
                     if step % cfg.log_every == 0 or step == total:
                         run.logger.train(step, metrics)
                     run.logger.progress(metrics)
-                if cfg.val_every and (step % cfg.val_every == 0 or step == total):
+                if run.val_set is not None and cfg.val_every and (step % cfg.val_every == 0 or step == total):
                     run_validation(run, step)
                 signalled = stop.agreed(device)
                 if step % cfg.ckpt_every == 0 or step == total or signalled:

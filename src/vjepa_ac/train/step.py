@@ -17,16 +17,12 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from vjepa_ac.data.transforms import normalize
 from vjepa_ac.models.encoder import FrameEncoder
 from vjepa_ac.train.config import OptimConfig
 from vjepa_ac.train.losses import world_model_losses
 from vjepa_ac.train.optim import set_lr
 from vjepa_ac.train.schedule import wsd_lr
-
-# ImageNet statistics (REFERENCE.md section 1); vjepa_ac.data.transforms.normalize replaces
-# this helper once the data module is on main.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -55,13 +51,6 @@ class ClipBatch:
         return self.h_raw.shape[0]
 
 
-def normalize_frames(frames: Tensor) -> Tensor:
-    """uint8 [..., 3, H, W] -> float32 ``(x / 255 - mean) / std`` (on the frames' device)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=frames.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=frames.device).view(3, 1, 1)
-    return (frames.float() / 255.0 - mean) / std
-
-
 def prepare_batch(
     batch: dict,
     encoder: FrameEncoder | None,
@@ -82,7 +71,7 @@ def prepare_batch(
             raise ValueError(
                 "batch holds frames but no encoder was given (data.source=features needs 'z' items)"
             )
-        frames = normalize_frames(batch["frames"].to(device, non_blocking=True))  # [B, T, 3, H, W]
+        frames = normalize(batch["frames"].to(device, non_blocking=True))  # [B, T, 3, H, W]
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             h_raw = encoder.encode_frames(frames).float()  # [B, T*N, D]
     else:

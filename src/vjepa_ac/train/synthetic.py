@@ -6,7 +6,7 @@ frames depend on the states and a predictor can learn something. Items::
 
     frames      [T, 3, R, R] uint8   (or, with ``features=True``, z [T, N, D] float32 random features)
     states      [T, 7] float32
-    actions     [T-1, 7] float32     state differences (a stand-in for data.poses.states_to_actions)
+    actions     [T-1, 7] float32     data.poses.states_to_actions(states)
     episode_id  str
 
 Every item is a pure function of (seed, split, epoch, index), like the real datasets.
@@ -21,25 +21,24 @@ import torch
 from torch.utils.data import Dataset
 
 from vjepa_ac.config import ConfigError
+from vjepa_ac.data.poses import states_to_actions
 
 SPLITS = {"train": 0, "val": 1}
 
 
 @dataclass
 class SyntheticConfig:
-    """Sizes of the synthetic datasets (resolution and feature sizes come from the model config)."""
+    """Sizes of the synthetic datasets (frames per clip come from data.clips, resolution and feature
+    sizes from the model config)."""
 
     train_clips: int = 64  # items in the training set
     val_clips: int = 16  # items in the held-out set (other episodes)
     episodes: int = 16  # distinct episode ids per split
-    frames_per_clip: int = 8  # T
     features: bool = False  # yield cached-feature items (z [T, N, D]) instead of frames
     seed: int = 0
     vary_with_epoch: bool = False  # draw new clips every epoch (like random windows of real episodes)
 
     def __post_init__(self) -> None:
-        if self.frames_per_clip < 2:
-            raise ConfigError(f"data.synthetic.frames_per_clip must be >= 2, got {self.frames_per_clip}")
         if min(self.train_clips, self.val_clips, self.episodes) < 1:
             raise ConfigError("data.synthetic.train_clips, val_clips and episodes must be >= 1")
 
@@ -73,12 +72,19 @@ class SyntheticClips(Dataset):
     """``len = n_clips``; item ``i`` comes from generator (seed, split, epoch if varying, i)."""
 
     def __init__(
-        self, cfg: SyntheticConfig, split: str, resolution: int, tokens_per_frame: int, feature_dim: int
+        self,
+        cfg: SyntheticConfig,
+        split: str,
+        frames_per_clip: int,
+        resolution: int,
+        tokens_per_frame: int,
+        feature_dim: int,
     ):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
         self.cfg = cfg
         self.split = split
+        self.frames_per_clip = frames_per_clip
         self.resolution = resolution
         self.tokens_per_frame = tokens_per_frame
         self.feature_dim = feature_dim
@@ -96,11 +102,11 @@ class SyntheticClips(Dataset):
             raise IndexError(f"index {index} out of range for {self.n_clips} clips")
         epoch = self.epoch if self.cfg.vary_with_epoch else 0
         rng = np.random.default_rng([self.cfg.seed, SPLITS[self.split], epoch, index])
-        T = self.cfg.frames_per_clip
+        T = self.frames_per_clip
         states = random_walk_states(rng, T)  # [T, 7]
         item = {
             "states": torch.from_numpy(states),
-            "actions": torch.from_numpy(states[1:] - states[:-1]),  # [T-1, 7]
+            "actions": torch.from_numpy(states_to_actions(states).astype(np.float32)),  # [T-1, 7]
             "episode_id": f"synthetic-{self.split}-{index % self.cfg.episodes:04d}",
         }
         if self.cfg.features:
