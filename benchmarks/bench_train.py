@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import default_collate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name, emit, rss_peak_mb, sync, timeit  # noqa: E402
+from _common import device_name, emit, rss_now_mb, rss_peak_mb, sync, timeit  # noqa: E402
 
 from vjepa_ac.config import load_config  # noqa: E402
 from vjepa_ac.train.build import build_encoder, build_predictor  # noqa: E402
@@ -41,7 +41,11 @@ from vjepa_ac.train.step import WorldModelObjective, train_step  # noqa: E402
 from vjepa_ac.train.synthetic import SyntheticClips  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {"cpu_small": ROOT / "configs" / "cpu_small.yaml", "paper": None}  # paper = TrainConfig defaults
+CONFIGS = {  # paper = the TrainConfig defaults
+    "cpu_small": ROOT / "configs" / "cpu_small.yaml",
+    "sim": ROOT / "configs" / "sim.yaml",
+    "paper": None,
+}
 # dense bf16 peak FLOP/s (no sparsity) by device-name fragment
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "RTX 4090": 165e12}
 
@@ -80,6 +84,7 @@ def encoder_flops(cfg: TrainConfig, encoder) -> float:
 
 def run_case(args) -> dict:
     device = torch.device(args.device)
+    rss_base = rss_now_mb()  # after imports, before any model: the CPU baseline
     overrides = [
         f"data.clips.frames_per_clip={args.frames}",
         f"rollout_steps={args.rollout}",
@@ -140,6 +145,7 @@ def run_case(args) -> dict:
         clips_per_s=round(args.batch / seconds, 2),
         predictor_tokens_per_s=round(tokens / seconds, 1),
         peak_mem_mb=round(peak_mb, 1),
+        peak_over_baseline_mb=round(peak_mb - (0 if device.type == "cuda" else rss_base), 1),
         threads=torch.get_num_threads(),
         load_avg=round(os.getloadavg()[0], 2),
     )

@@ -56,6 +56,9 @@ def test_param_groups_decay_matrices_only(tiny):
     frozen = {id(p) for p in pred.extrinsics_encoder.parameters()}
     assert not frozen & {id(p) for g in (decay, no_decay) for p in g["params"]}
     assert len(decay["params"]) + len(no_decay["params"]) == sum(p.requires_grad for p in pred.parameters())
+    # the frozen encoder: no gradients, eval mode even when asked to train
+    enc = build_encoder(tiny().model, CPU).train()
+    assert not enc.training and not any(p.requires_grad for p in enc.parameters())
 
 
 def test_lr_from_schedule_and_clipping_logged(tiny):

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vjepa_ac.config import ConfigError
 from vjepa_ac.data.clips import ClipDataset
 from vjepa_ac.data.features import FeatureCache, FeatureClipDataset
-from vjepa_ac.data.index import build_index
+from vjepa_ac.data.index import DatasetIndex, build_index
 from vjepa_ac.train.config import TrainConfig
 from vjepa_ac.train.synthetic import SyntheticClips
 
@@ -43,7 +44,7 @@ def build_datasets(cfg: TrainConfig, report_dir: Path | None = None) -> tuple[Da
         return SyntheticClips(data.synthetic, "train", *args), SyntheticClips(data.synthetic, "val", *args)
     split = (data.dataset.val_fraction, data.dataset.split_seed)
     if data.source == "video":
-        index = build_index(data.dataset, data.clips)
+        index = index_once(data)
         if report_dir is not None:
             index.write_report(report_dir / "index_report.json")
         train, val = index.split(*split)
@@ -57,6 +58,16 @@ def build_datasets(cfg: TrainConfig, report_dir: Path | None = None) -> tuple[Da
     return train_set, FeatureClipDataset(
         cache, data.clips, val_entries, z_dtype=None
     ) if val_entries else None
+
+
+def index_once(data) -> DatasetIndex:
+    """``build_index`` on rank 0 only (reading every episode's arrays once, not once per GPU),
+    sent to the other processes."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return build_index(data.dataset, data.clips)
+    box = [build_index(data.dataset, data.clips) if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def check_cache(cache: FeatureCache, cfg: TrainConfig) -> None:

@@ -89,7 +89,10 @@ class RunLogger:
             )
         self.wandb = None
         if wandb_project:
-            import wandb  # optional dependency: enable with wandb=true
+            try:
+                import wandb  # optional dependency: enable with wandb=true
+            except ImportError as e:
+                raise ImportError("wandb=true needs the wandb package (pip install wandb)") from e
 
             self.wandb = wandb.init(
                 project=wandb_project,
@@ -137,7 +140,11 @@ class RunLogger:
     def val(self, step: int, metrics: dict) -> None:
         self.val_csv.write({"step": step, **metrics})
         self._scalars("val", step, metrics)
-        log.info("step %d validation: %s", step, " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        log.info(
+            "step %d validation: %s",
+            step,
+            " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()),
+        )
 
     def close(self) -> None:
         if self.bar is not None:

@@ -220,7 +220,7 @@ def setup(
     amp = amp_dtype(cfg.amp, device)
     log.info(
         "effective batch %d = %d per process x %d processes x %d accumulation; %d steps (%d per epoch of %d "
-        "clips); device %s, %s; predictor %.1fM parameters",
+        "clips); device %s, %s; predictor %s parameters",
         cfg.batch_size,
         cfg.micro_batch_size,
         d.world_size,
@@ -230,7 +230,7 @@ def setup(
         len(train_set),
         device,
         "bf16 autocast" if amp else "fp32",
-        sum(p.numel() for p in predictor.parameters()) / 1e6,
+        f"{sum(p.numel() for p in predictor.parameters()):,}",
     )
     logger = None
     if d.is_main:
