@@ -6,8 +6,12 @@
 Prints one JSON line: device name, settings, and per horizon the mean seconds per action and
 candidate rollouts per second. ``--world-model toy`` is the analytic model of
 ``vjepa_ac.plan.toy`` (synthetic: it measures the planner's own overhead plus the energy over
-``[S, H, N, D]`` reps); ``predictor`` will time the real V-JEPA 2-AC predictor once
-``vjepa_ac.models.world_model`` lands.
+``[S, H, N, D]`` reps); ``predictor`` times the real V-JEPA 2-AC predictor (random weights of
+the ``--predictor`` preset) with cached keys/values, or ``--full-recompute`` for the reference
+that reruns the whole sequence at every horizon step.
+
+    python benchmarks/bench_plan.py --world-model predictor --predictor small --horizons 1 2 3
+    python benchmarks/bench_plan.py --world-model predictor --predictor paper --chunk-size 100
 """
 
 from __future__ import annotations
@@ -36,8 +40,52 @@ def build_toy(args: argparse.Namespace, device: torch.device) -> tuple[RolloutMo
     return model, Context.single(model.embed(start), start), model.embed(target)
 
 
+PREDICTORS = {
+    # the sim default's size: 128 px frames (8x8 tokens) of a ViT-tiny-width encoder
+    "small": dict(preset="small", img_size=(128, 128), embed_dim=192),
+    # the paper: ViT-g features at 256 px (16x16 tokens)
+    "paper": dict(preset="paper", img_size=(256, 256), embed_dim=1408),
+}
+
+
+class FullRecompute:
+    """Reference rollout without a cache: the whole sequence is rerun at every step."""
+
+    def __init__(self, latent):
+        self.latent = latent
+
+    @torch.no_grad()
+    def rollout(self, context: Context, actions: torch.Tensor) -> torch.Tensor:
+        from vjepa_ac.data.poses import apply_actions
+        from vjepa_ac.models.predictor import normalize_reps
+
+        pred = self.latent.model.predictor
+        S, H, _ = actions.shape
+        z = context.z[-1:].flatten(0, 1)[None].expand(S, -1, -1)  # [S, N, D]
+        s = context.states[-1:].expand(S, 1, -1)  # [S, 1, 7]
+        n = z.shape[1]
+        outs = []
+        for h in range(H):
+            out = normalize_reps(pred(z, actions[:, : h + 1], s)[:, -n:])  # [S, N, D]
+            outs.append(out)
+            z = torch.cat([z, out], dim=1)
+            s = torch.cat([s, apply_actions(s[:, -1], actions[:, h])[:, None]], dim=1)
+        return torch.stack(outs, dim=1)
+
+
 def build_predictor(args: argparse.Namespace, device: torch.device):
-    raise NotImplementedError("--world-model predictor needs vjepa_ac.models.world_model (not merged yet)")
+    from vjepa_ac.models.predictor import ACPredictor, PredictorConfig, normalize_reps
+    from vjepa_ac.plan.world_model import LatentWorldModel
+
+    spec = dict(PREDICTORS[args.predictor])
+    cfg = PredictorConfig.preset(spec.pop("preset"), **spec)
+    torch.manual_seed(0)
+    latent = LatentWorldModel(None, ACPredictor(cfg, device=device).eval(), device=device)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    z0, goal = normalize_reps(torch.randn(2, cfg.tokens_per_frame, cfg.embed_dim, generator=g)).to(device)
+    start = torch.tensor([0.5, 0.0, 0.3, 3.1, 0.0, 0.0, 0.0], device=device)
+    model = FullRecompute(latent) if args.full_recompute else latent
+    return model, Context.single(z0, start), goal
 
 
 WORLD_MODELS = {"toy": build_toy, "predictor": build_predictor}
@@ -80,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokens", type=int, default=256, help="toy: N tokens per frame (256 at 256 px)")
     p.add_argument("--width", type=int, default=1408, help="toy: D (1408 = ViT-g)")
     p.add_argument("--repeats", type=int, default=3, help="timed plans per horizon")
+    p.add_argument("--predictor", choices=sorted(PREDICTORS), default="small", help="predictor: size")
+    p.add_argument("--full-recompute", action="store_true", help="predictor: no key/value cache (reference)")
     args = p.parse_args(argv)
 
     device = torch.device(args.device)
@@ -96,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         "bench": "plan", "device": device_name(device), "world_model": args.world_model,
         "planner": "cem", "samples": args.samples, "iterations": args.iterations,
         "elites": args.elites, "chunk_size": args.chunk_size, "tokens": args.tokens,
-        "width": args.width, "repeats": args.repeats, "torch": torch.__version__, "results": results,
+        "width": args.width, "repeats": args.repeats, "predictor": args.predictor if args.world_model ==
+        "predictor" else None, "full_recompute": args.full_recompute, "torch": torch.__version__, "results": results,
     }))
     return 0
 

@@ -28,17 +28,19 @@ class LatentWorldModel:
     max_batch: candidates per predictor call (bounds memory; the planners chunk too).
     """
 
-    def __init__(self, encoder: VisionTransformer, predictor: ACPredictor, crop: str = "square",
+    def __init__(self, encoder: VisionTransformer | None, predictor: ACPredictor, crop: str = "square",
                  max_batch: int | None = None, device: torch.device | str | None = None):
         self.device = torch.device(device) if device is not None else next(predictor.parameters()).device
         self.model = WorldModel(predictor.to(self.device), advance_state=apply_actions,
-                                encoder=encoder.to(self.device), max_batch=max_batch)
+                                encoder=None if encoder is None else encoder.to(self.device), max_batch=max_batch)
         self.crop = crop
-        self.image_size = encoder.cfg.img_size
+        self.image_size = None if encoder is None else encoder.cfg.img_size
 
     @torch.no_grad()
     def encode(self, images: Tensor) -> Tensor:
         """images: uint8 [B, H, W, 3] or [B, 3, H, W] -> layer-normed reps [B, N, D]."""
+        if self.image_size is None:
+            raise RuntimeError("this world model has no encoder; give it representations, not images")
         images = torch.as_tensor(images)
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(f"expected uint8 images [B, H, W, 3] or [B, 3, H, W], got {images.dtype} {tuple(images.shape)}")
