@@ -28,6 +28,29 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import logging
+
+    from vjepa_ac.config import ConfigError, load_config
+    from vjepa_ac.train.config import TrainConfig
+    from vjepa_ac.train.loop import train
+    from vjepa_ac.train.step import NonFiniteLossError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(TrainConfig, args.config, args.overrides)
+    except ConfigError as e:
+        print(f"vjepa-ac train: config error: {e}", file=sys.stderr)
+        return 2
+    try:
+        result = train(cfg, resume=args.resume)
+    except NonFiniteLossError as e:
+        print(f"vjepa-ac train: {e}", file=sys.stderr)
+        return 1
+    print(f"{result.stopped} at step {result.step}; run folder {result.run_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vjepa-ac", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -37,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="YAML file of an EncodeConfig (configs/encode_droid.yaml)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. output=/data/cache clips.fps=4")
     p.set_defaults(func=_cmd_encode)
+    p = sub.add_parser("train", help="train the AC predictor (one process, or many under torchrun)")
+    p.add_argument("config", help="YAML file overriding TrainConfig defaults (configs/*.yaml)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. batch_size=64 optim.peak_lr=3e-4")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                   help="continue from the run folder's latest checkpoint (or the given one)")
+    p.set_defaults(func=_cmd_train)
     return parser
 
 
