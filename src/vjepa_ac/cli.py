@@ -51,6 +51,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    import numpy as np
+
+    from vjepa_ac.data.images import read_image
+    from vjepa_ac.load import load_world_model
+    from vjepa_ac.plan.config import MPCConfig, load_planner_config
+    from vjepa_ac.plan.mpc import Planner
+
+    state = np.array([float(v) for v in args.state.replace(",", " ").split()], dtype=np.float64)
+    if state.shape != (7,) or not np.all(np.isfinite(state)):
+        print(f"vjepa-ac plan: --state needs 7 finite numbers (xyz, euler xyz, gripper), got {args.state!r}",
+              file=sys.stderr)
+        return 2
+    cfg = load_planner_config(args.planner, args.planner_config, args.overrides)
+    loaded = load_world_model(args.model, device=args.device)
+    policy = Planner(loaded.world_model, cfg, MPCConfig(seed=args.seed))
+    goals = [read_image(p) for p in args.goal]
+    t0 = time.perf_counter()
+    action = policy({"image": read_image(args.image), "state": state}, goals if len(goals) > 1 else goals[0])
+    print(json.dumps(dict(action=[round(float(a), 6) for a in action], energy=policy.last_plan.energy,
+                          plan_s=round(time.perf_counter() - t0, 3), model_id=loaded.model_id)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vjepa-ac", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from the run folder's latest checkpoint (or the given one)")
     p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("plan", help="plan one action from a current image + state toward goal image(s)")
+    p.add_argument("model", help="a training run folder, a checkpoint, or a release name (vjepa2-ac-vitg)")
+    p.add_argument("--image", required=True, help="current camera image (PNG/JPEG)")
+    p.add_argument("--state", required=True, help="7 numbers: x y z roll pitch yaw gripper")
+    p.add_argument("--goal", required=True, action="append", help="goal image; repeat for intermediate goals")
+    p.add_argument("--planner", default="paper", help="cem, mppi, or a CEM preset: paper, notebook")
+    p.add_argument("--planner-config", default=None, help="YAML overrides (configs/plan/*.yaml)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("overrides", nargs="*", help="planner key=value overrides, e.g. num_samples=400 horizon=2")
+    p.set_defaults(func=_cmd_plan)
     return parser
 
 
