@@ -28,6 +28,56 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import logging
+
+    from vjepa_ac.config import ConfigError, load_config
+    from vjepa_ac.train.config import TrainConfig
+    from vjepa_ac.train.loop import train
+    from vjepa_ac.train.step import NonFiniteLossError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(TrainConfig, args.config, args.overrides)
+    except ConfigError as e:
+        print(f"vjepa-ac train: config error: {e}", file=sys.stderr)
+        return 2
+    try:
+        result = train(cfg, resume=args.resume)
+    except NonFiniteLossError as e:
+        print(f"vjepa-ac train: {e}", file=sys.stderr)
+        return 1
+    print(f"{result.stopped} at step {result.step}; run folder {result.run_dir}")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    import numpy as np
+
+    from vjepa_ac.data.images import read_image
+    from vjepa_ac.load import load_world_model
+    from vjepa_ac.plan.config import MPCConfig, load_planner_config
+    from vjepa_ac.plan.mpc import Planner
+
+    state = np.array([float(v) for v in args.state.replace(",", " ").split()], dtype=np.float64)
+    if state.shape != (7,) or not np.all(np.isfinite(state)):
+        print(f"vjepa-ac plan: --state needs 7 finite numbers (xyz, euler xyz, gripper), got {args.state!r}",
+              file=sys.stderr)
+        return 2
+    cfg = load_planner_config(args.planner, args.planner_config, args.overrides)
+    loaded = load_world_model(args.model, device=args.device)
+    policy = Planner(loaded.world_model, cfg, MPCConfig(seed=args.seed))
+    goals = [read_image(p) for p in args.goal]
+    t0 = time.perf_counter()
+    action = policy({"image": read_image(args.image), "state": state}, goals if len(goals) > 1 else goals[0])
+    print(json.dumps(dict(action=[round(float(a), 6) for a in action], energy=policy.last_plan.energy,
+                          plan_s=round(time.perf_counter() - t0, 3), model_id=loaded.model_id)))
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
@@ -52,8 +102,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="YAML file of an EncodeConfig (configs/encode_droid.yaml)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. output=/data/cache clips.fps=4")
     p.set_defaults(func=_cmd_encode)
+    p = sub.add_parser("train", help="train the AC predictor (one process, or many under torchrun)")
+    p.add_argument("config", help="YAML file overriding TrainConfig defaults (configs/*.yaml)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. batch_size=64 optim.peak_lr=3e-4")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                   help="continue from the run folder's latest checkpoint (or the given one)")
+    p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("plan", help="plan one action from a current image + state toward goal image(s)")
+    p.add_argument("model", help="a training run folder, a checkpoint, or a release name (vjepa2-ac-vitg)")
+    p.add_argument("--image", required=True, help="current camera image (PNG/JPEG)")
+    p.add_argument("--state", required=True, help="7 numbers: x y z roll pitch yaw gripper")
+    p.add_argument("--goal", required=True, action="append", help="goal image; repeat for intermediate goals")
+    p.add_argument("--planner", default="paper", help="cem, mppi, or a CEM preset: paper, notebook")
+    p.add_argument("--planner-config", default=None, help="YAML overrides (configs/plan/*.yaml)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("overrides", nargs="*", help="planner key=value overrides, e.g. num_samples=400 horizon=2")
+    p.set_defaults(func=_cmd_plan)
     p = sub.add_parser("serve", help="serve the planner over HTTP to a robot's control loop (docs/serve.md)")
-    p.add_argument("checkpoint", help="released-format AC .pt file, or 'toy:' / 'tiny:' (test models)")
+    p.add_argument("checkpoint", help="a training run folder, a checkpoint, a release name (vjepa2-ac-vitg), "
+                                      "or 'toy:' / 'tiny:' (test models)")
     p.add_argument("--config", default=None, help="YAML file of a ServeConfig (configs/serve.yaml)")
     p.add_argument("--host", default=None, help="bind address (default 127.0.0.1: loopback only)")
     p.add_argument("--port", type=int, default=None, help="TCP port (default 8765)")
@@ -63,7 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may come after options too (argparse stops collecting them at an option)
+    if extra:
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return int(args.func(args) or 0)
 
 

@@ -6,8 +6,9 @@ import httpx
 import numpy as np
 import pytest
 import torch
+from serve_helpers import wire_image
 
-from vjepa_ac.cli import build_parser
+from vjepa_ac.cli import main
 from vjepa_ac.config import ConfigError
 from vjepa_ac.models.encoder import EncoderConfig, VisionTransformer
 from vjepa_ac.models.predictor import ACPredictor, PredictorConfig
@@ -44,27 +45,47 @@ def test_released_format_file(tmp_path):
     img = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8))
     assert served.world_model.encode(img).shape == (1, 16, 48)
 
-    other = tmp_path / "step_00000010.pt"
-    torch.save({"format": "something else", "model": export_predictor(pred)}, other)
-    with pytest.raises(ValueError, match="training checkpoints is not supported yet"):
-        load_service_model(str(other), "cpu")
     with pytest.raises(FileNotFoundError):
-        load_service_model(str(tmp_path / "missing.pt"), "cpu")
+        load_service_model(str(tmp_path / "missing.pt"), "cpu", encoder_kwargs=ENC_KW,
+                           predictor_kwargs=PRED_KW)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        load_service_model(str(tmp_path / "missing"), "cpu")
+
+
+def test_a_training_run_is_served(tmp_path):
+    from tests.train.conftest import tiny_config
+    from vjepa_ac.serve.config import ServeConfig
+    from vjepa_ac.serve.protocol import parse_plan_request
+    from vjepa_ac.serve.service import PlanningService
+    from vjepa_ac.train.loop import train
+
+    cfg = tiny_config(tmp_path / "run")
+    train(cfg)
+    served = load_service_model(str(tmp_path / "run"), "cpu")
+    assert served.image_size == 32 and served.info["step"] == cfg.total_steps and len(served.model_id) == 12
+    svc = PlanningService(served, ServeConfig(port=0)).start()
+    try:
+        rng = np.random.default_rng(0)
+        img = wire_image(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+        body = {"image": img, "state": [0.4, 0, 0.3, 0, 0, 0, 0], "goal_images": [img],
+                "planner": {"num_samples": 16, "iterations": 2, "num_elites": 4}}
+        out = svc.plan(parse_plan_request(body, svc.cfg))
+        assert out.action.shape == (7,) and out.model_id == served.model_id
+        assert svc.metadata()["fps"] == served.fps
+    finally:
+        svc.stop(5)
 
 
 def test_serve_command_line(monkeypatch):
-    assert build_parser().parse_args(["serve", "toy:", "--port", "9001"]).port == 9001
-    args = build_parser().parse_args(["serve", "--port", "9001", "toy:", "max_samples=1024"])  # options first
-    assert (args.checkpoint, args.port, args.host) == ("toy:", 9001, None)
-    assert args.overrides == ["max_samples=1024"]
     seen = {}
     monkeypatch.setattr("vjepa_ac.serve.server.serve", lambda ckpt, cfg: seen.update(ckpt=ckpt, cfg=cfg))
-    assert args.func(args) == 0
-    assert seen["ckpt"] == "toy:" and seen["cfg"].port == 9001 and seen["cfg"].host == "127.0.0.1"
-    assert seen["cfg"].max_samples == 1024
-    bad = build_parser().parse_args(["serve", "toy:", "queue_sise=3"])
+    for argv in (["serve", "--port", "9001", "toy:", "max_samples=1024"],
+                 ["serve", "toy:", "--port", "9001", "max_samples=1024"]):
+        assert main(argv) == 0
+        assert seen["ckpt"] == "toy:" and seen["cfg"].port == 9001 and seen["cfg"].host == "127.0.0.1"
+        assert seen["cfg"].max_samples == 1024
     with pytest.raises(ConfigError, match="queue_sise"):
-        bad.func(bad)
+        main(["serve", "toy:", "queue_sise=3"])
 
 
 def test_vjepa_ac_serve_runs_a_server_in_its_own_process():

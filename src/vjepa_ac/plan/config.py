@@ -133,3 +133,23 @@ def cem_preset(name: str, **overrides) -> CEMConfig:
     if name not in CEM_PRESETS:
         raise ValueError(f"unknown CEM preset {name!r}; valid: {sorted(CEM_PRESETS)}")
     return replace(CEM_PRESETS[name], **overrides)
+
+
+PLANNER_TYPES: dict[str, type[SearchConfig]] = {"cem": CEMConfig, "mppi": MPPIConfig}
+
+
+def load_planner_config(kind: str = "cem", path: str | None = None, overrides: list[str] | None = None) -> SearchConfig:
+    """``CEMConfig`` or ``MPPIConfig``: the defaults of ``kind`` (``cem``, ``mppi``, or a CEM preset
+    name: ``paper``, ``notebook``) <- a YAML file (``configs/plan/``) <- ``key=value`` overrides."""
+    from vjepa_ac.config import from_dict, load_yaml, parse_overrides, to_dict
+
+    if kind in CEM_PRESETS:
+        cls, data = CEMConfig, to_dict(CEM_PRESETS[kind])
+    elif kind in PLANNER_TYPES:
+        cls, data = PLANNER_TYPES[kind], to_dict(PLANNER_TYPES[kind]())
+    else:
+        raise ValueError(f"unknown planner {kind!r}; choose from {sorted(PLANNER_TYPES) + sorted(CEM_PRESETS)}")
+    if path is not None:
+        data.update(load_yaml(path))
+    data.update(parse_overrides(overrides or []))
+    return from_dict(cls, data)

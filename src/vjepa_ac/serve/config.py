@@ -44,6 +44,7 @@ class ServeConfig:
     torch_threads: int | None = None  # torch.set_num_threads at start (None: leave torch's default)
     encoder_kwargs: dict[str, Any] | None = None  # architecture of a released-format file (None: ViT-g 256)
     predictor_kwargs: dict[str, Any] | None = None  # likewise for its predictor (None: the released AC)
+    # (training runs and checkpoints carry their own architecture: vjepa_ac.load.load_world_model)
     # -- request limits
     max_body_bytes: int = 16 * 2**20  # bytes of one request body (checked before parsing)
     body_timeout_s: float = 10.0  # s to receive a whole request body

@@ -7,10 +7,11 @@ into a world model (anything satisfying ``plan.interface.WorldModel``) plus its 
   (tests, benchmarks; its "camera" is ``ToyWorldModel.render``).
 - ``tiny:`` or ``tiny:seed=0,img_size=64``: an untrained encoder + AC predictor of a few
   thousand parameters (random weights, for smoke tests and benchmarks of the serving path).
-- a ``.pt`` file in the released V-JEPA 2-AC format (``encoder`` and
-  ``predictor`` entries, read by ``official.load_released_ac``; the architecture defaults to
-  the release, ViT-g at 256 px, else ``encoder_kwargs`` / ``predictor_kwargs``).
-- the project's own training checkpoints: see ``_load_training_checkpoint`` (not yet).
+- anything ``vjepa_ac.load.load_world_model`` takes (the same as ``vjepa-ac plan``): a training
+  run folder (its latest checkpoint), a training checkpoint ``step_*.pt``, a released-format
+  V-JEPA 2-AC ``.pt`` (ViT-g at 256 px) or a release name (``vjepa2-ac-vitg``).
+- with ``encoder_kwargs`` / ``predictor_kwargs``: a released-format ``.pt`` (``encoder`` and
+  ``predictor`` entries) of another architecture, read by ``official.load_released_ac``.
 """
 
 from __future__ import annotations
@@ -116,17 +117,6 @@ def load_released_model(path: Path, device: torch.device, crop: str = "square", 
                              "predictor_width": predictor.cfg.width, "predictor_depth": predictor.cfg.depth})
 
 
-def _load_training_checkpoint(path: Path, entries: list[str], device: torch.device, crop: str,
-                              max_batch: int | None) -> ServedModel:
-    # ---- SEAM (c): the project's own training checkpoints (vjepa_ac.train, branch `train`) ----
-    # When that format lands, build encoder + predictor from it here (its saved config names the
-    # frozen encoder; the predictor weights sit under its own keys), wrap them in
-    # plan.world_model.LatentWorldModel exactly as load_released_model does, and return a
-    # ServedModel with model_id=file_id(path) and fps from the saved data config.
-    raise ValueError(f"{path}: not a released-format V-JEPA 2-AC file (entries {entries}; expected "
-                     f"'encoder' and 'predictor'); serving training checkpoints is not supported yet")
-
-
 def load_service_model(checkpoint: str, device: str | torch.device = "auto", crop: str = "square",
                        max_batch: int | None = None, encoder_kwargs: Mapping[str, Any] | None = None,
                        predictor_kwargs: Mapping[str, Any] | None = None) -> ServedModel:
@@ -136,12 +126,14 @@ def load_service_model(checkpoint: str, device: str | torch.device = "auto", cro
         return load_toy_model(checkpoint[len("toy:"):], dev)
     if checkpoint.startswith("tiny:"):
         return load_tiny_model(checkpoint[len("tiny:"):], dev, crop, max_batch)
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path} (or use a 'toy:' / 'tiny:' spec)")
-    from vjepa_ac.official import read_checkpoint
-
-    entries = sorted(read_checkpoint(path))  # weights_only / safetensors: nothing pickled runs
-    if "encoder" in entries and "predictor" in entries:
+    if encoder_kwargs is not None or predictor_kwargs is not None:
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint not found: {path}")
         return load_released_model(path, dev, crop, max_batch, encoder_kwargs, predictor_kwargs)
-    return _load_training_checkpoint(path, entries, dev, crop, max_batch)
+    from vjepa_ac.load import load_world_model
+
+    # a training run folder, a training checkpoint (step_*.pt), a released-format file or name
+    loaded = load_world_model(checkpoint, device=dev, crop=crop, max_batch=max_batch)
+    return ServedModel(loaded.world_model, loaded.model_id, image_size=loaded.info["image_size"],
+                       fps=loaded.info.get("fps"), info={"source": loaded.source, **loaded.info})

@@ -1,0 +1,198 @@
+"""Training configuration: one dataclass per concern, composed into ``TrainConfig``.
+
+The defaults are the paper's recipe (REFERENCE.md section 5: ViT-g features at 256 px, the
+~300M predictor, batch 256, 94,500 steps); files in ``configs/`` override them and
+``vjepa-ac train CONFIG key=value ...`` overrides those. Unknown keys and inconsistent values
+are errors naming the fields (``vjepa_ac.config``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from vjepa_ac.config import ConfigError
+from vjepa_ac.data.clips import ClipConfig
+from vjepa_ac.data.index import DataConfig
+from vjepa_ac.models.encoder import EncoderConfig
+from vjepa_ac.models.predictor import PredictorConfig
+from vjepa_ac.train.synthetic import SyntheticConfig
+
+
+@dataclass
+class OptimConfig:
+    """AdamW and the warmup-constant-anneal schedule (paper appendix B.1). Steps count optimizer steps."""
+
+    warmup: int = 4500  # steps, linear start_lr -> peak_lr
+    constant: int = 85500  # steps at peak_lr
+    anneal: int = 4500  # steps, linear peak_lr -> final_lr; the run lasts warmup + constant + anneal steps
+    start_lr: float = 7.5e-5
+    peak_lr: float = 4.25e-4
+    final_lr: float = 0.0
+    weight_decay: float = 0.04  # constant; matrices (ndim >= 2) only, never biases or norms
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    grad_clip: float = (
+        1.01  # max global L2 norm of the gradients; 0 disables clipping (the norm is still logged)
+    )
+
+    def __post_init__(self) -> None:
+        if min(self.warmup, self.constant, self.anneal) < 0:
+            raise ConfigError(
+                f"warmup/constant/anneal must be >= 0, got {self.warmup}/{self.constant}/{self.anneal}"
+            )
+        if self.total_steps < 1:
+            raise ConfigError("warmup + constant + anneal must be >= 1 step")
+        if min(self.start_lr, self.peak_lr, self.final_lr) < 0:
+            raise ConfigError("start_lr, peak_lr and final_lr must be >= 0")
+        if self.weight_decay < 0 or self.grad_clip < 0 or self.eps <= 0:
+            raise ConfigError("weight_decay and grad_clip must be >= 0 and eps > 0")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"betas must be in [0, 1), got {self.betas}")
+
+    @property
+    def total_steps(self) -> int:
+        return self.warmup + self.constant + self.anneal
+
+    def schedule(self) -> dict:
+        """Keyword arguments of ``wsd_lr``."""
+        return dict(
+            warmup=self.warmup,
+            constant=self.constant,
+            anneal=self.anneal,
+            start_lr=self.start_lr,
+            peak_lr=self.peak_lr,
+            final_lr=self.final_lr,
+        )
+
+
+def _vit_giant() -> EncoderConfig:
+    return EncoderConfig.preset("vit_giant")
+
+
+@dataclass
+class ModelConfig:
+    """The frozen encoder (architecture + weights) and the trained predictor."""
+
+    encoder: EncoderConfig = field(default_factory=_vit_giant)
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    # "random" (seeded init, for tests and benchmarks), a release name ("vitg", "vjepa2-ac-vitg",
+    # downloaded once), or a local .pt / .safetensors file / URL in the released format
+    encoder_checkpoint: str = "random"
+    encoder_key: str | None = (
+        None  # entry holding the encoder; None: the release's (target_encoder for vitg.pt)
+    )
+    # "random", or a released-format file with a "predictor" entry (e.g. "vjepa2-ac-vitg") to fine-tune
+    predictor_init: str = "random"
+    init_seed: int = 0  # seeds the random initialisation of encoder and predictor
+    encoder_frames_per_call: int = 64  # frames per encoder call (bounds activation memory)
+
+    def __post_init__(self) -> None:
+        enc, pred = self.encoder, self.predictor
+        if pred.embed_dim != enc.embed_dim:
+            raise ConfigError(
+                f"model.predictor.embed_dim ({pred.embed_dim}) must equal model.encoder.embed_dim "
+                f"({enc.embed_dim}): the predictor reads the encoder's features"
+            )
+        if tuple(pred.img_size) != (enc.img_size, enc.img_size) or pred.patch_size != enc.patch_size:
+            raise ConfigError(
+                f"model.predictor.img_size/patch_size ({tuple(pred.img_size)}/{pred.patch_size}) must match "
+                f"model.encoder.img_size/patch_size ({enc.img_size}/{enc.patch_size})"
+            )
+        if self.encoder_frames_per_call < 1:
+            raise ConfigError("model.encoder_frames_per_call must be >= 1")
+
+
+@dataclass
+class TrainDataConfig:
+    """Where clips come from.
+
+    ``source``: ``video`` (raw DROID / LeRobot episodes decoded on the fly; the frozen encoder
+    runs in the training loop), ``features`` (the cache written by ``vjepa-ac encode``; needs
+    ``clips.starts: grid`` and the cache's fps/sampling) or ``synthetic`` (in-memory clips,
+    ``train/synthetic.py``). ``clips`` applies to all three (``frames_per_clip``); the held-out
+    episodes are ``dataset.val_fraction`` of them, split by episode before any clip is cut.
+    """
+
+    source: Literal["video", "features", "synthetic"] = "video"
+    dataset: DataConfig = field(default_factory=DataConfig)  # raw episodes (video; features: the split)
+    clips: ClipConfig = field(default_factory=ClipConfig)  # frames per clip, rate, sampling, crop, resolution
+    feature_cache: Path | None = None  # folder written by `vjepa-ac encode` (source=features)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    num_workers: int = 8  # DataLoader worker processes per rank (0: load in the training process)
+    prefetch_factor: int = 2  # micro-batches each worker loads ahead
+
+    def __post_init__(self) -> None:
+        if self.num_workers < 0 or self.prefetch_factor < 1:
+            raise ConfigError("data.num_workers must be >= 0 and data.prefetch_factor >= 1")
+        if self.source == "features" and self.feature_cache is None:
+            raise ConfigError(
+                "data.source=features needs data.feature_cache (a folder written by vjepa-ac encode)"
+            )
+        if self.source == "features" and self.clips.starts != "grid":
+            raise ConfigError(
+                "data.source=features needs data.clips.starts=grid (the cache holds the frame grid only)"
+            )
+
+    @property
+    def frames_per_clip(self) -> int:
+        return self.clips.frames_per_clip
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Batch sizes count clips; the global batch is split over processes
+    (GPUs) and accumulation micro-steps: ``batch_size = micro_batch_size x world size x accumulation``."""
+
+    run_dir: Path = Path("runs/vjepa_ac")  # config.yaml, metrics, TensorBoard, checkpoints, export go here
+    seed: int = 0  # data order, python/numpy/torch RNG
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: TrainDataConfig = field(default_factory=TrainDataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 256  # clips per optimizer step, all processes and micro-steps together (paper: 256)
+    micro_batch_size: int = 8  # clips per process per forward/backward (released: 8 per GPU)
+    rollout_steps: int = 2  # predicted frames in the rollout loss (paper: 2)
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda:LOCAL_RANK when available
+    amp: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bfloat16 autocast on CUDA, fp32 on CPU
+    compile: bool = False  # torch.compile the predictor
+    log_every: int = 1  # steps between metric rows (CSV, TensorBoard)
+    val_every: int = 1000  # steps between validations on held-out episodes; 0: never
+    val_clips: int = 256  # held-out clips per validation (at most)
+    ckpt_every: int = 1000  # steps between checkpoints (one is always written at the end)
+    keep_last: int = 3  # checkpoints kept on disk
+    export: bool = True  # write the predictor in the released format (.pt) and as safetensors at the end
+    tensorboard: bool = True
+    wandb: bool = False  # log to Weights & Biases too (needs the wandb package)
+    wandb_project: str = "vjepa-ac"
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.micro_batch_size < 1:
+            raise ConfigError("batch_size and micro_batch_size must be >= 1")
+        if self.batch_size % self.micro_batch_size:
+            raise ConfigError(
+                f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
+                f"({self.micro_batch_size})"
+            )
+        if self.data.source != "features" and self.data.clips.resolution != self.model.encoder.img_size:
+            raise ConfigError(
+                f"data.clips.resolution ({self.data.clips.resolution}) must equal model.encoder.img_size "
+                f"({self.model.encoder.img_size}): frames go to the encoder at that size"
+            )
+        t = self.data.frames_per_clip
+        if not 1 <= self.rollout_steps <= t - 1:
+            raise ConfigError(
+                f"rollout_steps ({self.rollout_steps}) must be in [1, frames_per_clip - 1 = {t - 1}] "
+                f"(data frames_per_clip = {t})"
+            )
+        if (
+            min(self.log_every, self.ckpt_every, self.keep_last) < 1
+            or self.val_every < 0
+            or self.val_clips < 1
+        ):
+            raise ConfigError("log_every, ckpt_every, keep_last and val_clips must be >= 1, val_every >= 0")
+
+    @property
+    def total_steps(self) -> int:
+        return self.optim.total_steps

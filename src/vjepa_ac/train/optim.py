@@ -1,0 +1,38 @@
+"""AdamW with weight decay on matrices only (REFERENCE.md section 5)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vjepa_ac.train.config import OptimConfig
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two groups of the trainable parameters: weights with ndim >= 2 decay, biases and
+    norm weights (ndim < 2) do not. Frozen parameters are left out."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
+    """AdamW over ``model``'s trainable parameters; the lr is set every step from ``wsd_lr``."""
+    fused = all(p.is_cuda for p in model.parameters())
+    return torch.optim.AdamW(
+        param_groups(model, cfg.weight_decay),
+        lr=cfg.start_lr,
+        betas=tuple(cfg.betas),
+        eps=cfg.eps,
+        fused=fused or None,
+    )
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr

@@ -1,0 +1,47 @@
+"""Planning world models load from a training run, a checkpoint, or a released-format file."""
+
+import pytest
+import torch
+
+from tests.train.conftest import tiny_config
+from vjepa_ac.load import load_world_model
+from vjepa_ac.official import export_predictor
+from vjepa_ac.plan import Context
+from vjepa_ac.train.build import build_encoder
+from vjepa_ac.train.loop import train
+
+
+def test_world_model_from_a_training_run(tmp_path):
+    cfg = tiny_config(tmp_path / "run")
+    train(cfg)
+    loaded = load_world_model(tmp_path / "run")
+    assert loaded.info["step"] == cfg.total_steps and loaded.info["image_size"] == 32
+    # the same weights the run ended with, and the same (seeded) frozen encoder
+    trained = torch.load(next((tmp_path / "run" / "checkpoints").glob("step_*6.pt")), weights_only=True)
+    for k, v in trained["model"].items():
+        torch.testing.assert_close(loaded.world_model.model.predictor.state_dict()[k], v)
+    enc = build_encoder(cfg.model, torch.device("cpu")).vit
+    for k, v in enc.state_dict().items():
+        torch.testing.assert_close(loaded.world_model.model.encoder.state_dict()[k], v)
+    z = loaded.world_model.encode(torch.zeros(1, 48, 48, 3, dtype=torch.uint8))
+    out = loaded.world_model.rollout(Context.single(z[0], torch.zeros(7)), torch.zeros(3, 2, 7))
+    assert out.shape == (3, 2, 4, 32)
+
+
+def test_released_format_file(tmp_path):
+    cfg = tiny_config(tmp_path / "run")
+    enc = build_encoder(cfg.model, torch.device("cpu")).vit
+    from vjepa_ac.models.predictor import ACPredictor
+
+    pred = ACPredictor(cfg.model.predictor)
+    torch.save({"encoder": enc.state_dict(), "predictor": export_predictor(pred)}, tmp_path / "ac.pt")
+    with pytest.raises(Exception, match="missing|mismatch|shape"):
+        load_world_model(tmp_path / "ac.pt")  # a released-format file is read with the released ViT-g sizes
+
+
+def test_missing_source_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing_here"):
+        load_world_model(tmp_path / "nothing_here")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no training checkpoint"):
+        load_world_model(tmp_path / "empty")
