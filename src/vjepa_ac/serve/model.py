@@ -5,8 +5,8 @@ into a world model (anything satisfying ``plan.interface.WorldModel``) plus its 
 
 - ``toy:`` or ``toy:tokens=4,width=16,seed=0``: the analytic ``plan.toy.ToyWorldModel``
   (tests, benchmarks; its "camera" is ``ToyWorldModel.render``).
-- ``tiny:`` or ``tiny:seed=0,img_size=64``: an untrained encoder + AC predictor of a few
-  thousand parameters (random weights, for smoke tests and benchmarks of the serving path).
+- ``tiny:`` or ``tiny:seed=0,img_size=64``: an untrained encoder (130k parameters) + AC
+  predictor (108k) at 64 px (random weights, for smoke tests and benchmarks of the serving path).
 - anything ``vjepa_ac.load.load_world_model`` takes (the same as ``vjepa-ac plan``): a training
   run folder (its latest checkpoint), a training checkpoint ``step_*.pt``, a released-format
   V-JEPA 2-AC ``.pt`` (ViT-g at 256 px) or a release name (``vjepa2-ac-vitg``).
