@@ -78,6 +78,21 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from vjepa_ac.config import load_config
+    from vjepa_ac.serve.config import ServeConfig
+    from vjepa_ac.serve.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    overrides = list(args.overrides)
+    overrides += [f"host={args.host}"] if args.host is not None else []
+    overrides += [f"port={args.port}"] if args.port is not None else []
+    serve(args.checkpoint, load_config(ServeConfig, args.config, overrides))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vjepa-ac", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("overrides", nargs="*", help="planner key=value overrides, e.g. num_samples=400 horizon=2")
     p.set_defaults(func=_cmd_plan)
+    p = sub.add_parser("serve", help="serve the planner over HTTP to a robot's control loop (docs/serve.md)")
+    p.add_argument("checkpoint", help="a training run folder, a checkpoint, a release name (vjepa2-ac-vitg), "
+                                      "or 'toy:' / 'tiny:' (test models)")
+    p.add_argument("--config", default=None, help="YAML file of a ServeConfig (configs/serve.yaml)")
+    p.add_argument("--host", default=None, help="bind address (default 127.0.0.1: loopback only)")
+    p.add_argument("--port", type=int, default=None, help="TCP port (default 8765)")
+    p.add_argument("overrides", nargs="*", help="ServeConfig key=value overrides, e.g. max_samples=1024")
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

@@ -1,0 +1,97 @@
+"""``ServeConfig``: where the planning server listens, what it accepts, and its planner bounds.
+
+Load with ``load_config(ServeConfig, "configs/serve.yaml", ["port=9000", "max_samples=1024"])``.
+Every limit here is enforced before any work is queued: a request over a limit gets a 4xx
+reply naming the field (``docs/serve.md`` lists them).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from vjepa_ac.config import ConfigError
+from vjepa_ac.plan.config import CEM_PRESETS
+
+LOOPBACK = "127.0.0.1"
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ServeConfig:
+    """``vjepa-ac serve``: one model in memory, a bounded queue, per-request planner settings."""
+
+    # -- network
+    host: str = LOOPBACK  # bind address; anything but loopback is logged as a warning (no auth)
+    port: int = 8765  # TCP port (0: any free port)
+    max_connections: int = 64  # open connections before uvicorn answers 503
+    keep_alive_s: float = 5.0  # s an idle keep-alive connection is held
+    # -- model
+    device: str = "auto"  # "auto": cuda if available, else cpu
+    crop: str = "square"  # planning crop of incoming frames (plan.world_model.LatentWorldModel)
+    max_batch: int | None = None  # candidate sequences per predictor call (None: all at once)
+    fps: float | None = None  # control rate reported by /metadata (None: the model's, if known)
+    torch_threads: int | None = None  # torch.set_num_threads at start (None: leave torch's default)
+    encoder_kwargs: dict[str, Any] | None = None  # architecture of a released-format file (None: ViT-g 256)
+    predictor_kwargs: dict[str, Any] | None = None  # likewise for its predictor (None: the released AC)
+    # (training runs and checkpoints carry their own architecture: vjepa_ac.load.load_world_model)
+    # -- request limits
+    max_body_bytes: int = 16 * 2**20  # bytes of one request body (checked before parsing)
+    body_timeout_s: float = 10.0  # s to receive a whole request body
+    max_image_side: int = 2048  # px, largest accepted height or width
+    min_image_side: int = 8  # px, smallest accepted height or width
+    max_goal_images: int = 8  # goal images in one request (intermediate goals, last one at the horizon)
+    max_goals: int = 64  # registered goals kept (least recently used are dropped)
+    queue_size: int = 16  # requests waiting for the worker; a full queue answers 503
+    timeout_s: float = 60.0  # s from arrival to reply, default and upper bound of a request's timeout_s
+    # -- planner: defaults and the bounds per-request settings must respect
+    method: Literal["cem", "mppi"] = "cem"  # default planner
+    preset: str = "paper"  # default CEM preset (plan.config.CEM_PRESETS); ignored by MPPI
+    planner: dict[str, Any] = field(default_factory=dict)  # default planner field overrides
+    seed: int = 0  # default seed of the planner's generator
+    max_samples: int = 4096  # upper bound of num_samples
+    max_iterations: int = 50  # upper bound of iterations
+    max_horizon: int = 8  # upper bound of horizon
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"ServeConfig.port must be in [0, 65535], got {self.port}")
+        positive = ("max_connections", "max_body_bytes", "max_image_side", "min_image_side",
+                    "max_goal_images", "max_goals", "queue_size", "max_samples", "max_iterations",
+                    "max_horizon")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ServeConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("keep_alive_s", "body_timeout_s", "timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"ServeConfig.{name} must be > 0 s, got {getattr(self, name)}")
+        if self.min_image_side > self.max_image_side:
+            raise ConfigError(f"ServeConfig.min_image_side={self.min_image_side} exceeds "
+                              f"ServeConfig.max_image_side={self.max_image_side}")
+        if self.max_batch is not None and self.max_batch < 1:
+            raise ConfigError(f"ServeConfig.max_batch must be >= 1 or null, got {self.max_batch}")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ConfigError(f"ServeConfig.torch_threads must be >= 1 or null, got {self.torch_threads}")
+        if self.fps is not None and not self.fps > 0:
+            raise ConfigError(f"ServeConfig.fps must be > 0 or null, got {self.fps}")
+        if self.preset not in CEM_PRESETS:
+            raise ConfigError(f"ServeConfig.preset must be one of {sorted(CEM_PRESETS)}, got {self.preset!r}")
+        if not 0 <= self.seed < 2**63:
+            raise ConfigError(f"ServeConfig.seed must be in [0, 2**63), got {self.seed}")
+        # the default planner must itself be a valid request (checked with the bounds above)
+        from vjepa_ac.serve.protocol import ServeError, resolve_planner
+
+        try:
+            resolve_planner({}, self)
+        except ServeError as e:
+            raise ConfigError(f"ServeConfig.planner / method / preset: {e.message} ({e.field})") from e

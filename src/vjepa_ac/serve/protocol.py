@@ -1,0 +1,359 @@
+"""The wire protocol of the planning server: body formats, images, requests and replies.
+
+Bodies are JSON (``application/json``; image bytes as base64 strings) or msgpack
+(``application/msgpack``; image bytes as msgpack binary). Both decode to the same mapping,
+which is validated here into ``PlanRequest`` / ``GoalRequest``. Nothing is ever unpickled:
+raw arrays travel as bytes + shape (dtype uint8 only). Every rejection is a ``ServeError``
+with an HTTP status and the offending field (``docs/serve.md`` has the full schema).
+
+An image on the wire::
+
+    {"encoding": "png" | "jpeg", "data": <bytes>}                      # 8-bit RGB
+    {"encoding": "raw", "data": <H*W*3 bytes>, "shape": [H, W, 3], "dtype": "uint8"}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from vjepa_ac.config import ConfigError, from_dict, to_dict
+from vjepa_ac.plan.actions import ACTION_DIM
+from vjepa_ac.plan.config import CEM_PRESETS, CEMConfig, MPPIConfig
+
+if TYPE_CHECKING:
+    from vjepa_ac.serve.config import ServeConfig
+
+PlannerConfig = CEMConfig | MPPIConfig
+
+JSON = "application/json"
+MSGPACK = "application/msgpack"
+_MSGPACK_ALIASES = (MSGPACK, "application/x-msgpack", "application/vnd.msgpack")
+
+IMAGE_ENCODINGS = ("png", "jpeg", "raw")
+_PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG"}
+PLANNER_METHODS: dict[str, type] = {"cem": CEMConfig, "mppi": MPPIConfig}
+# planner fields a request may not set: the server sizes its own chunks (ServeConfig.max_batch)
+SERVER_PLANNER_FIELDS = ("chunk_size",)
+
+PLAN_KEYS = ("image", "state", "goal_id", "goal_images", "planner", "init_mean", "seed", "timeout_s")
+GOAL_KEYS = ("images",)
+
+
+class ServeError(Exception):
+    """What a caller gets instead of a reply: HTTP ``status`` (4xx: the request; 500: its plan
+    failed; 503: busy; 504: out of time), a message, and the request field at fault (or None)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"error": self.message, "field": self.field, "status": self.status}
+
+
+# ---------------------------------------------------------------------------------------------
+# bodies
+
+
+def is_msgpack(content_type: str | None) -> bool:
+    return (content_type or "").split(";")[0].strip().lower() in _MSGPACK_ALIASES
+
+
+def decode_body(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """Request bytes -> mapping, by ``content_type`` (JSON when absent). Never unpickles."""
+    kind = (content_type or JSON).split(";")[0].strip().lower()
+    if kind in _MSGPACK_ALIASES:
+        try:
+            data = msgpack.unpackb(body, raw=False, strict_map_key=True, use_list=True)
+        except (ValueError, TypeError, msgpack.UnpackException) as e:
+            raise ServeError(400, f"malformed msgpack body: {type(e).__name__}: {e}") from e
+    elif kind == JSON or kind.endswith("+json"):
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise ServeError(400, f"malformed JSON body: {type(e).__name__}: {e}") from e
+    else:
+        raise ServeError(415, f"unsupported content type {content_type!r}; use {JSON} or {MSGPACK}")
+    if not isinstance(data, dict):
+        raise ServeError(422, f"the body must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def encode_body(obj: Any, msgpack_format: bool) -> bytes:
+    """Reply mapping -> bytes (msgpack or strict JSON: a NaN here is a server bug, not sent)."""
+    if msgpack_format:
+        return msgpack.packb(obj, use_bin_type=True)
+    return json.dumps(obj, allow_nan=False, separators=(",", ":")).encode()
+
+
+# ---------------------------------------------------------------------------------------------
+# images
+
+
+def _image_bytes(data: Any, field: str) -> bytes:
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    if isinstance(data, str):
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise ServeError(400, f"{field} is not valid base64: {e}", field) from e
+    raise ServeError(422, f"{field} must be bytes (msgpack) or a base64 string (JSON), "
+                            f"got {type(data).__name__}", field)
+
+
+def _check_sides(h: int, w: int, cfg: ServeConfig, field: str) -> None:
+    if h > cfg.max_image_side or w > cfg.max_image_side:
+        raise ServeError(413, f"{field}: image of {h}x{w} px exceeds max_image_side={cfg.max_image_side}",
+                         field)
+    if h < cfg.min_image_side or w < cfg.min_image_side:
+        raise ServeError(422, f"{field}: image of {h}x{w} px is below min_image_side={cfg.min_image_side}",
+                         field)
+
+
+def decode_image(obj: Any, cfg: ServeConfig, field: str = "image") -> np.ndarray:
+    """A wire image -> uint8 ``[H, W, 3]`` (RGB), checked against the size limits of ``cfg``."""
+    if not isinstance(obj, Mapping):
+        raise ServeError(422, f"{field} must be a mapping with 'encoding' and 'data'", field)
+    unknown = sorted(set(obj) - {"encoding", "data", "shape", "dtype"})
+    if unknown:
+        raise ServeError(422, f"{field} has unknown key(s) {unknown}", field)
+    encoding = obj.get("encoding")
+    if encoding not in IMAGE_ENCODINGS:
+        raise ServeError(422, f"{field}.encoding must be one of {list(IMAGE_ENCODINGS)}, got {encoding!r}",
+                           f"{field}.encoding")
+    if "data" not in obj:
+        raise ServeError(422, f"{field}.data is missing", f"{field}.data")
+    data = _image_bytes(obj["data"], f"{field}.data")
+    if encoding == "raw":
+        return _decode_raw(data, obj.get("shape"), obj.get("dtype", "uint8"), cfg, field)
+    if "shape" in obj or "dtype" in obj:
+        raise ServeError(422, f"{field}: 'shape' and 'dtype' belong to raw images only", field)
+    return _decode_encoded(data, encoding, cfg, field)
+
+
+def _decode_raw(data: bytes, shape: Any, dtype: Any, cfg: ServeConfig, field: str) -> np.ndarray:
+    if dtype != "uint8":
+        raise ServeError(422, f"{field}.dtype must be 'uint8', got {dtype!r}", f"{field}.dtype")
+    if (not isinstance(shape, list) or len(shape) != 3
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape)):
+        raise ServeError(422, f"{field}.shape must be [H, W, 3] integers, got {shape!r}", f"{field}.shape")
+    h, w, c = shape
+    if c != 3:
+        raise ServeError(422, f"{field}.shape must be [H, W, 3] (RGB, channels last), got {shape}",
+                           f"{field}.shape")
+    _check_sides(h, w, cfg, field)
+    if len(data) != h * w * c:
+        raise ServeError(422, f"{field}.data holds {len(data)} bytes, shape {shape} needs {h * w * c}",
+                           f"{field}.data")
+    return np.frombuffer(data, dtype=np.uint8).reshape(h, w, c).copy()  # [H, W, 3], writable
+
+
+def _decode_encoded(data: bytes, encoding: str, cfg: ServeConfig, field: str) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[encoding]]) as img:
+            w, h = img.size  # read from the header: checked before any pixel is decoded
+            _check_sides(h, w, cfg, field)
+            if img.mode != "RGB":
+                raise ServeError(422, f"{field}: image mode {img.mode!r} is not supported; send 8-bit RGB",
+                                   field)
+            arr = np.array(img.convert("RGB"))  # [H, W, 3] uint8, writable
+    except ServeError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ServeError(413, f"{field}: {e}", field) from e
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise ServeError(400, f"{field}: not a readable {encoding.upper()} image: {e}", field) from e
+    return arr
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers and planner settings
+
+
+def _finite_array(value: Any, shape: tuple[int | None, ...], field: str) -> np.ndarray:
+    """A nested list of numbers -> float64 array of ``shape`` (None: any length >= 1), all finite."""
+    def bad(why: str) -> ServeError:
+        dims = ", ".join("H" if s is None else str(s) for s in shape)
+        return ServeError(422, f"{field} must be a [{dims}] list of finite numbers; {why}", field)
+
+    def check(v: Any, depth: int) -> None:
+        if depth == len(shape):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise bad(f"found {type(v).__name__}")
+            return
+        if not isinstance(v, list):
+            raise bad(f"found {type(v).__name__} at depth {depth}")
+        if (shape[depth] is not None and len(v) != shape[depth]) or len(v) == 0:
+            raise bad(f"got length {len(v)} at depth {depth}")
+        for item in v:
+            check(item, depth + 1)
+
+    check(value, 0)
+    arr = np.asarray(value, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise bad("found NaN or infinity")
+    return arr
+
+
+def resolve_planner(spec: Any, cfg: ServeConfig) -> PlannerConfig:
+    """Request planner settings on top of the server's defaults, validated and bounded.
+
+    ``spec``: ``{"method": "cem" | "mppi", "preset": "paper" | "notebook", <CEMConfig /
+    MPPIConfig fields>}``, all optional. A request that keeps the server's method (and preset)
+    starts from the server's defaults (``ServeConfig.method``, ``.preset``, ``.planner``);
+    one that names another starts from that method's (preset's) own defaults.
+    """
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, Mapping):
+        raise ServeError(422, f"planner must be a mapping, got {type(spec).__name__}", "planner")
+    spec = dict(spec)
+    method = spec.pop("method", cfg.method)
+    if method not in PLANNER_METHODS:
+        raise ServeError(422, f"planner.method must be one of {sorted(PLANNER_METHODS)}, got {method!r}",
+                           "planner.method")
+    preset = spec.pop("preset", None)
+    if method == "cem":
+        preset = cfg.preset if preset is None else preset
+        if preset not in CEM_PRESETS:
+            raise ServeError(422, f"planner.preset must be one of {sorted(CEM_PRESETS)}, got {preset!r}",
+                               "planner.preset")
+        base = to_dict(CEM_PRESETS[preset])
+    else:
+        if preset is not None:
+            raise ServeError(422, "planner.preset applies to method 'cem' only", "planner.preset")
+        base = to_dict(MPPIConfig())
+    server_default = method == cfg.method and (method != "cem" or preset == cfg.preset)
+    for name in SERVER_PLANNER_FIELDS:
+        if name in spec:
+            raise ServeError(422, f"planner.{name} is set by the server (ServeConfig.max_batch)",
+                               f"planner.{name}")
+    merged = {**base, **(cfg.planner if server_default else {}), **spec, "chunk_size": cfg.max_batch}
+    try:
+        planner = from_dict(PLANNER_METHODS[method], merged)
+    except ConfigError as e:
+        raise ServeError(422, f"planner: {e}", "planner") from e
+    for name, bound in (("num_samples", cfg.max_samples), ("iterations", cfg.max_iterations),
+                        ("horizon", cfg.max_horizon)):
+        if getattr(planner, name) > bound:
+            raise ServeError(422, f"planner.{name}={getattr(planner, name)} exceeds the server's bound "
+                                    f"{bound}", f"planner.{name}")
+    return planner
+
+
+def planner_wire(planner: PlannerConfig) -> dict[str, Any]:
+    """The resolved settings as sent back, with ``method``."""
+    method = next(m for m, cls in PLANNER_METHODS.items() if type(planner) is cls)
+    return {"method": method, **to_dict(planner)}
+
+
+def config_id(planner: PlannerConfig) -> str:
+    """A short content hash of the resolved planner settings."""
+    text = json.dumps(planner_wire(planner), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------------------------
+# requests
+
+
+@dataclass
+class PlanRequest:
+    """One ``POST /plan``.
+
+    image: uint8 [H, W, 3] current camera frame; state: [7] end-effector state
+    goal_id: a registered goal, or goal_images: uint8 [H, W, 3] frames (exactly one of the two)
+    planner: resolved settings; init_mean: [H, 7] warm start (the last reply's warm_start) or None
+    """
+
+    image: np.ndarray
+    state: np.ndarray
+    goal_id: str | None
+    goal_images: list[np.ndarray] | None
+    planner: PlannerConfig
+    init_mean: np.ndarray | None
+    seed: int
+    timeout_s: float
+
+
+@dataclass
+class GoalRequest:
+    """One ``POST /goals``: images uint8 [H, W, 3] (intermediate goals, the last one at the horizon)."""
+
+    images: list[np.ndarray]
+
+
+def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ServeError(422, f"unknown key(s) {unknown}; valid keys: {list(allowed)}", unknown[0])
+
+
+def _image_list(value: Any, cfg: ServeConfig, field: str) -> list[np.ndarray]:
+    if not isinstance(value, list) or not value:
+        raise ServeError(422, f"{field} must be a non-empty list of images", field)
+    if len(value) > cfg.max_goal_images:
+        raise ServeError(413, f"{field} holds {len(value)} images, max_goal_images={cfg.max_goal_images}",
+                           field)
+    return [decode_image(v, cfg, f"{field}[{i}]") for i, v in enumerate(value)]
+
+
+def parse_plan_request(data: Mapping[str, Any], cfg: ServeConfig) -> PlanRequest:
+    """Validate a decoded ``POST /plan`` body (cheap checks first, images last)."""
+    _check_keys(data, PLAN_KEYS)
+    for key in ("image", "state"):
+        if key not in data:
+            raise ServeError(422, f"{key} is required", key)
+    state = _finite_array(data["state"], (ACTION_DIM,), "state").astype(np.float32)  # [7]
+    goal_id, goal_images = data.get("goal_id"), data.get("goal_images")
+    if (goal_id is None) == (goal_images is None):
+        raise ServeError(422, "give exactly one of goal_id and goal_images", "goal_id")
+    if goal_id is not None and not isinstance(goal_id, str):
+        raise ServeError(422, f"goal_id must be a string, got {type(goal_id).__name__}", "goal_id")
+    planner = resolve_planner(data.get("planner"), cfg)
+    init_mean = None
+    if data.get("init_mean") is not None:
+        if isinstance(data["init_mean"], list) and len(data["init_mean"]) > cfg.max_horizon:
+            raise ServeError(422, f"init_mean has {len(data['init_mean'])} steps, more than max_horizon="
+                                  f"{cfg.max_horizon}", "init_mean")
+        init_mean = _finite_array(data["init_mean"], (None, ACTION_DIM), "init_mean").astype(np.float32)
+        if init_mean.shape[0] != planner.horizon:
+            raise ServeError(422, f"init_mean has {init_mean.shape[0]} steps, planner.horizon is "
+                                    f"{planner.horizon}", "init_mean")
+    seed = data.get("seed", cfg.seed)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ServeError(422, f"seed must be an integer in [0, 2**63), got {seed!r}", "seed")
+    timeout_s = data.get("timeout_s", cfg.timeout_s)
+    if (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not math.isfinite(timeout_s)
+            or not 0 < timeout_s <= cfg.timeout_s):
+        raise ServeError(422, f"timeout_s must be in (0, {cfg.timeout_s}], got {timeout_s!r}", "timeout_s")
+    image = decode_image(data["image"], cfg, "image")
+    images = None if goal_images is None else _image_list(goal_images, cfg, "goal_images")
+    if images is not None and len(images) > planner.horizon:
+        raise ServeError(422, f"{len(images)} goal images need planner.horizon >= {len(images)}, got "
+                                f"{planner.horizon}", "planner.horizon")
+    return PlanRequest(image=image, state=state, goal_id=goal_id, goal_images=images, planner=planner,
+                       init_mean=init_mean, seed=seed, timeout_s=float(timeout_s))
+
+
+def parse_goal_request(data: Mapping[str, Any], cfg: ServeConfig) -> GoalRequest:
+    """Validate a decoded ``POST /goals`` body."""
+    _check_keys(data, GOAL_KEYS)
+    if "images" not in data:
+        raise ServeError(422, "images is required", "images")
+    return GoalRequest(images=_image_list(data["images"], cfg, "images"))
