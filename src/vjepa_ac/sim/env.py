@@ -83,7 +83,7 @@ class SimConfig:
 class Observation:
     """What a policy sees after a reset or step."""
 
-    image: np.ndarray  # [H,W,3] uint8, the first configured camera
+    image: np.ndarray | None  # [H,W,3] uint8, the first configured camera (None when not rendered)
     state: np.ndarray  # [7] xyz, euler xyz, gripper (see module doc)
     images: dict[str, np.ndarray]  # camera name -> [H,W,3] uint8
     step: int  # control steps since reset
@@ -188,7 +188,7 @@ class FrankaSim:
             layout.light_diffuse = np.array(self.lab.light_diffuse) * (1.0 + rng.uniform(-j, j))
         return layout
 
-    def reset(self, seed: int | None = None, layout: Layout | None = None) -> Observation:
+    def reset(self, seed: int | None = None, layout: Layout | None = None, render: bool = True) -> Observation:
         """Start an episode from ``layout`` (or one sampled from ``seed``); same input, same episode."""
         if layout is None:
             layout = self.sample_layout(np.random.default_rng(seed))
@@ -216,7 +216,7 @@ class FrankaSim:
         self._cmd_pos, self._cmd_rot = self.ee_pose()
         self._cmd_grip = 0.0
         self._steps = 0
-        return self.observe()
+        return self.observe(render)
 
     def _apply_visuals(self, layout: Layout) -> None:
         """Per-episode model changes: colours, distractor poses, cameras, light (nominal if absent)."""
@@ -237,8 +237,10 @@ class FrankaSim:
         m.light_diffuse[self._light] = np.clip(diffuse, 0.0, 1.0)
 
     # ---------------------------------------------------------------- control
-    def step(self, action: np.ndarray) -> Observation:
-        """Apply one 7-D end-effector delta ``action`` (see module doc) for 1 / control_hz s."""
+    def step(self, action: np.ndarray, render: bool = True) -> Observation:
+        """Apply one 7-D end-effector delta ``action`` (see module doc) for 1 / control_hz s.
+
+        ``render=False`` skips the cameras (``Observation.images`` is empty, ``image`` None)."""
         cfg, m, d = self.cfg, self.model, self.data
         a = np.asarray(action, np.float64).reshape(7)
         if not np.all(np.isfinite(a)):
@@ -262,7 +264,7 @@ class FrankaSim:
             mujoco.mj_step(m, d)
         self._q_target = q_new
         self._steps += 1
-        return self.observe()
+        return self.observe(render)
 
     def _set_gripper_ctrl(self, command: float) -> None:
         g = self.gripper
@@ -283,6 +285,10 @@ class FrankaSim:
         """DROID state ``[7]``: xyz (m), extrinsic xyz Euler (rad), gripper (0 open .. 1 closed)."""
         pos, rot = self.ee_pose()
         return np.concatenate([pos, mat_to_euler(rot), [self.gripper_state()]])
+
+    def commanded_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """Commanded end-effector position ``[3]`` and rotation ``[3,3]``."""
+        return self._cmd_pos.copy(), self._cmd_rot.copy()
 
     def commanded_state(self) -> np.ndarray:
         """The commanded target ``[7]`` in the state's layout (DROID's ``action/*``)."""
@@ -343,9 +349,9 @@ class FrankaSim:
         self._renderer.update_scene(self.data, camera=camera or self.cfg.cameras[0])
         return self._renderer.render()
 
-    def observe(self) -> Observation:
-        images = {c: self.render(c) for c in self.cfg.cameras}
-        return Observation(image=images[self.cfg.cameras[0]], state=self.state(), images=images, step=self._steps)
+    def observe(self, render: bool = True) -> Observation:
+        images = {c: self.render(c) for c in self.cfg.cameras} if render else {}
+        return Observation(image=images.get(self.cfg.cameras[0]), state=self.state(), images=images, step=self._steps)
 
     def close(self) -> None:
         """Free the GL context (a renderer freed at interpreter exit prints EGL errors)."""

@@ -27,6 +27,9 @@ EE_SITE = "grip_site"  # between the finger pads: the end-effector point of the 
 # Menagerie-like joint servo gains (N m / rad) and torque limits (N m)
 ARM_KP = (4500, 4500, 3500, 3500, 2000, 2000, 2000)
 ARM_FORCE = (87, 87, 87, 87, 12, 12, 12)
+# knuckle angle (rad) at which the Robotiq's pads meet when it closes on nothing (measured in the
+# scene with command 1; see tests/sim/test_env.py::test_gripper_state_range)
+ROBOTIQ_EMPTY_CLOSE = 0.455
 
 
 @dataclass
@@ -152,8 +155,3 @@ def build_panda(gripper: Gripper = "robotiq") -> RobotParts:
         state_closed=np.array([ROBOTIQ_EMPTY_CLOSE, ROBOTIQ_EMPTY_CLOSE]),
     )
     return RobotParts(assets, base, actuators, tendons, spec)
-
-
-# knuckle angle (rad) at which the Robotiq's pads meet when it closes on nothing (measured in the
-# scene with command 1; see tests/sim/test_env.py::test_gripper_state_range)
-ROBOTIQ_EMPTY_CLOSE = 0.455
