@@ -1,0 +1,115 @@
+"""Transformer pieces shared by the V-JEPA 2 encoder and the AC predictor (pre-norm ViT blocks).
+
+Parameter names (``norm1``, ``attn.qkv``, ``attn.proj``, ``norm2``, ``mlp.fc1``, ``mlp.fc2``)
+match the released checkpoints, so their state dicts load without renaming.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vjepa_ac.models.rope import apply_rope
+
+
+class MLP(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class RoPEAttention(nn.Module):
+    """Multi-head self-attention with rotary positions and an optional key/value prefix.
+
+    Attention itself is ``F.scaled_dot_product_attention`` (or a FlexAttention block mask when
+    one is given), so fused kernels are used where the device has them.
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"width {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(
+        self,
+        x: Tensor,
+        cos: Tensor,
+        sin: Tensor,
+        attn_mask: Tensor | None = None,
+        past_kv: tuple[Tensor, Tensor] | None = None,
+        block_mask=None,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """x: [B, L, C]; cos, sin: [L, head_dim]; attn_mask: [L, L_prev + L] bool (True = attend).
+
+        past_kv: keys/values of earlier tokens, each [B, heads, L_prev, head_dim].
+        Returns the output [B, L, C] and this layer's keys/values including the prefix.
+        """
+        B, L, C = x.shape
+        qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, self.head_dim))  # [B, L, 3, h, hd]
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, h, L, hd]
+        q = apply_rope(q, cos, sin)
+        k = apply_rope(k, cos, sin)
+        if past_kv is not None:
+            k = torch.cat([past_kv[0], k], dim=2)  # [B, h, L_prev + L, hd]
+            v = torch.cat([past_kv[1], v], dim=2)
+        if block_mask is not None:
+            from vjepa_ac.models.flex import flex_attention
+
+            out = flex_attention(q, k, v, block_mask=block_mask)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # [B, h, L, hd]
+        out = out.transpose(1, 2).reshape(B, L, C)  # [B, L, C]
+        return self.proj(out), (k, v)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm1(x)); x + mlp(norm2(x))."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool = True, norm_eps: float = 1e-6):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.attn = RoPEAttention(dim, num_heads, qkv_bias=qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = MLP(dim, int(dim * mlp_ratio))
+
+    def forward(
+        self,
+        x: Tensor,
+        cos: Tensor,
+        sin: Tensor,
+        attn_mask: Tensor | None = None,
+        past_kv: tuple[Tensor, Tensor] | None = None,
+        block_mask=None,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """x: [B, L, C] -> ([B, L, C], keys/values [B, h, L_prev + L, hd] each)."""
+        a, kv = self.attn(self.norm1(x), cos, sin, attn_mask=attn_mask, past_kv=past_kv, block_mask=block_mask)
+        x = x + a
+        x = x + self.mlp(self.norm2(x))
+        return x, kv
+
+
+def init_vit_weights(module: nn.Module, blocks: nn.ModuleList, std: float = 0.02) -> None:
+    """Truncated-normal Linear/Conv weights, zero biases, unit LayerNorms; then divide the
+    attn.proj and mlp.fc2 weights of block i (1-based) by sqrt(2 i), as V-JEPA 2 does."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv3d)):
+            nn.init.trunc_normal_(m.weight, std=std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    with torch.no_grad():
+        for i, blk in enumerate(blocks, start=1):
+            blk.attn.proj.weight.div_((2.0 * i) ** 0.5)
+            blk.mlp.fc2.weight.div_((2.0 * i) ** 0.5)

@@ -1,0 +1,101 @@
+"""A small world-model facade over the frozen encoder and the AC predictor, for planners.
+
+Three verbs: ``encode`` frames into layer-normed representations, ``step`` one action forward
+with cached keys/values, and ``rollout`` a batch of candidate action sequences from a context.
+All representations here are layer-normed over D (``normalize_reps``), as in training.
+
+The pose arithmetic that advances the robot state by an action is injected
+(``advance_state``, normally ``vjepa_ac.data.poses.apply_actions``) so that ``models/`` does not
+depend on ``data/``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from vjepa_ac.models.encoder import VisionTransformer, encode_per_frame
+from vjepa_ac.models.predictor import ACPredictor, KVCache, normalize_reps
+
+AdvanceState = Callable[[Tensor, Tensor], Tensor]  # (states [S,7], actions [S,7]) -> [S,7]
+
+
+class WorldModel(nn.Module):
+    def __init__(
+        self,
+        predictor: ACPredictor,
+        advance_state: AdvanceState,
+        encoder: VisionTransformer | None = None,
+        max_batch: int | None = None,
+    ):
+        """``max_batch`` bounds how many candidates one predictor call processes (memory)."""
+        super().__init__()
+        self.predictor = predictor.eval()
+        self.encoder = None if encoder is None else encoder.eval()
+        self.advance_state = advance_state
+        self.max_batch = max_batch
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.predictor.cfg.tokens_per_frame
+
+    @torch.no_grad()
+    def encode(self, frames: Tensor) -> Tensor:
+        """frames: [B, T, 3, H, W] normalised pixels -> layer-normed reps [B, T, N, D]."""
+        if self.encoder is None:
+            raise RuntimeError("this world model has no encoder; pass representations instead")
+        B, T = frames.shape[:2]
+        z = encode_per_frame(self.encoder, frames.transpose(1, 2))  # [B, T*N, D]
+        return normalize_reps(z).view(B, T, -1, z.shape[-1])
+
+    @torch.no_grad()
+    def step(self, z: Tensor, action: Tensor, state: Tensor, cache: KVCache | None = None) -> tuple[Tensor, KVCache]:
+        """z: [B, N, D], action/state: [B, 7] -> (next-frame rep [B, N, D] layer-normed, cache)."""
+        out, cache = self.predictor.step(z, action, state, cache)
+        return normalize_reps(out), cache
+
+    @torch.no_grad()
+    def context_cache(self, z: Tensor, states: Tensor, past_actions: Tensor) -> KVCache | None:
+        """Keys/values of all context steps but the last. z: [C, N, D], states: [C, 7],
+        past_actions: [C-1, 7] -> batch-1 cache of C-1 steps (None when C == 1)."""
+        C = z.shape[0]
+        if past_actions.shape[0] != C - 1:
+            raise ValueError(f"{C} context frames need {C - 1} past actions, got {past_actions.shape[0]}")
+        if C == 1:
+            return None
+        _, cache = self.predictor(
+            z[:-1].flatten(0, 1)[None], past_actions[None], states[:-1][None], return_cache=True
+        )
+        return cache
+
+    @torch.no_grad()
+    def rollout(self, z: Tensor, states: Tensor, actions: Tensor, past_actions: Tensor | None = None) -> Tensor:
+        """Predict the reps after each of H actions for S candidate sequences.
+
+        z: [C, N, D] context reps (C >= 1 frames, the last is the current one); states: [C, 7];
+        actions: [S, H, 7] candidates; past_actions: [C-1, 7] between the context frames.
+        Returns [S, H, N, D]. Costs H predictor steps of one frame each (cached keys/values).
+        """
+        C = z.shape[0]
+        past = actions.new_zeros(0, actions.shape[-1]) if past_actions is None else past_actions
+        cache = self.context_cache(z, states, past)
+        S = actions.shape[0]
+        chunk = self.max_batch or S
+        outs = [self._rollout_chunk(z[-1], states[-1], actions[i : i + chunk], cache) for i in range(0, S, chunk)]
+        return torch.cat(outs, dim=0)
+
+    def _rollout_chunk(self, z_now: Tensor, s_now: Tensor, actions: Tensor, cache: KVCache | None) -> Tensor:
+        S, H, _ = actions.shape
+        cache = None if cache is None else cache.expand(S)
+        z = z_now.expand(S, -1, -1)  # [S, N, D]
+        s = s_now.expand(S, -1)  # [S, 7]
+        preds = []
+        for h in range(H):
+            z, cache = self.step(z, actions[:, h], s, cache)
+            preds.append(z)
+            s = self.advance_state(s, actions[:, h])
+        return torch.stack(preds, dim=1)  # [S, H, N, D]

@@ -1,0 +1,28 @@
+"""Shared test fixtures: golden tensors from the public implementation, thread limits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# reference tensors of the public implementation (copied from the project's shared/golden)
+GOLDEN = Path(os.environ.get("VJEPA_AC_GOLDEN", ARTIFACTS / "golden"))
+# a real two-frame Franka trajectory from the public repository
+FRANKA_EXAMPLE = ARTIFACTS / "franka_example_traj.npz"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def load_golden(name: str) -> dict:
+    path = GOLDEN / f"{name}.pt"
+    assert path.is_file(), f"golden file {path} is missing"
+    return torch.load(path, weights_only=True)
+
+
+@pytest.fixture
+def golden():
+    return load_golden

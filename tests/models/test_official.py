@@ -1,0 +1,134 @@
+"""Loading released-format checkpoints and Hugging Face weights, strictly."""
+
+import pytest
+import torch
+
+from vjepa_ac.models.encoder import EncoderConfig, VisionTransformer
+from vjepa_ac.models.predictor import ACPredictor, PredictorConfig
+from vjepa_ac.official import (
+    RELEASED,
+    CheckpointMismatchError,
+    export_predictor,
+    hf_encoder_state_dict,
+    load_encoder,
+    load_hf_encoder,
+    load_predictor,
+    load_released_ac,
+    load_released_encoder,
+    read_checkpoint,
+    released_predictor_kwargs,
+    strip_prefixes,
+)
+
+ENC_KW = dict(img_size=64, patch_size=16, num_frames=4, tubelet_size=2, embed_dim=48, depth=2, num_heads=2,
+              mlp_ratio=4.0, qkv_bias=True, use_rope=True)
+PRED_KW = dict(img_size=(64, 64), patch_size=16, num_frames=8, tubelet_size=2, embed_dim=48, predictor_embed_dim=64,
+               depth=2, num_heads=2, mlp_ratio=4.0, use_extrinsics=False, action_embed_dim=7, use_rope=True,
+               is_frame_causal=True)
+
+
+def _small_models():
+    torch.manual_seed(0)
+    enc = VisionTransformer(EncoderConfig(img_size=64, embed_dim=48, depth=2, num_heads=2))
+    pred = ACPredictor(PredictorConfig(img_size=(64, 64), embed_dim=48, width=64, depth=2, num_heads=2))
+    return enc.eval(), pred.eval()
+
+
+def test_released_ac_format_round_trips(tmp_path):
+    enc, pred = _small_models()
+    # as released: DDP and backbone wrappers' prefixes, plus optimizer state beside the weights
+    ckpt = {
+        "encoder": {f"module.backbone.{k}": v for k, v in enc.state_dict().items()},
+        "predictor": {f"module.{k}": v for k, v in export_predictor(pred).items()},
+        "epoch": 10,
+    }
+    path = tmp_path / "vjepa2-ac-vitg.pt"
+    torch.save(ckpt, path)
+    enc2, pred2 = load_released_ac(path, encoder_kwargs=ENC_KW, predictor_kwargs=PRED_KW)
+    clip = torch.randn(1, 3, 2, 64, 64)
+    z = torch.randn(1, 2 * 16, 48)
+    a, s = torch.randn(1, 2, 7), torch.randn(1, 2, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(enc2(clip), enc(clip), atol=0, rtol=0)
+        torch.testing.assert_close(pred2(z, a, s), pred(z, a, s), atol=0, rtol=0)
+
+
+def test_released_encoder_file_uses_target_encoder(tmp_path):
+    enc, _ = _small_models()
+    sd = {f"module.backbone.{k}": v for k, v in enc.state_dict().items()}
+    torch.save({"encoder": {k: v + 1 for k, v in sd.items()}, "target_encoder": sd}, tmp_path / "vitl.pt")
+    loaded = load_released_encoder(tmp_path / "vitl.pt", encoder_kwargs=ENC_KW)
+    clip = torch.randn(1, 3, 2, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(clip), enc(clip), atol=0, rtol=0)
+
+
+def test_mismatch_lists_offending_keys():
+    _, pred = _small_models()
+    sd = export_predictor(pred)
+    sd.pop("predictor_norm.weight")
+    sd["extra.weight"] = torch.zeros(1)
+    sd["predictor_proj.weight"] = torch.zeros(3, 3)
+    with pytest.raises(CheckpointMismatchError) as e:
+        load_predictor(sd, **PRED_KW)
+    msg = str(e.value)
+    assert "predictor_norm.weight" in msg and "extra.weight" in msg and "predictor_proj.weight" in msg
+
+
+def test_unknown_and_unsupported_constructor_arguments_are_errors():
+    _, pred = _small_models()
+    with pytest.raises(TypeError, match="frobnicate"):
+        load_predictor(export_predictor(pred), frobnicate=1, **PRED_KW)
+    with pytest.raises(ValueError, match="use_silu"):
+        load_predictor(export_predictor(pred), use_silu=True, **PRED_KW)
+
+
+def test_released_kwargs_rebuild_the_config():
+    _, pred = _small_models()
+    again = load_predictor(export_predictor(pred), **released_predictor_kwargs(pred.cfg))
+    assert again.cfg == pred.cfg
+
+
+def test_pos_embed_of_released_encoders_is_ignored_but_other_extras_are_not():
+    enc, _ = _small_models()
+    sd = dict(enc.state_dict(), pos_embed=torch.zeros(1, 32, 48))
+    load_encoder(sd, **ENC_KW)
+    with pytest.raises(CheckpointMismatchError, match="mask_token"):
+        load_encoder(dict(sd, mask_token=torch.zeros(1)), **ENC_KW)
+
+
+def test_strip_prefixes():
+    assert list(strip_prefixes({"module.backbone.norm.weight": 1, "backbone.blocks.0.x": 2})) == [
+        "norm.weight",
+        "blocks.0.x",
+    ]
+
+
+def test_release_table_names_public_urls():
+    assert RELEASED["vjepa2-ac-vitg"].url == "https://dl.fbaipublicfiles.com/vjepa2/vjepa2-ac-vitg.pt"
+    assert RELEASED["vitg-384"].img_size == 384
+
+
+def test_read_checkpoint_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        read_checkpoint(tmp_path / "nope.pt")
+
+
+def test_hf_key_mapping_matches_transformers_vjepa2(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.VJEPA2Config(
+        hidden_size=48, num_hidden_layers=2, num_attention_heads=2, crop_size=64, frames_per_clip=4,
+        pred_hidden_size=32, pred_num_hidden_layers=1, pred_num_attention_heads=2, patch_size=16, tubelet_size=2,
+    )
+    torch.manual_seed(0)
+    hf = transformers.VJEPA2Model(cfg).eval()
+    ours = load_encoder(hf_encoder_state_dict(hf.state_dict()), img_size=64, patch_size=16, tubelet_size=2,
+                        embed_dim=48, depth=2, num_heads=2, mlp_ratio=4.0)
+    clip = torch.randn(2, 3, 4, 64, 64)
+    with torch.no_grad():
+        ref = hf(pixel_values_videos=clip.transpose(1, 2), skip_predictor=True).last_hidden_state
+        torch.testing.assert_close(ours(clip), ref, atol=1e-5, rtol=0)
+    # the same through a saved folder, as snapshot_download leaves it
+    hf.save_pretrained(tmp_path / "hf")
+    with torch.no_grad():
+        torch.testing.assert_close(load_hf_encoder(tmp_path / "hf")(clip), ref, atol=1e-5, rtol=0)

@@ -1,0 +1,147 @@
+"""AC predictor behaviour: block causality, the incremental step API, presets, RoPE options."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from vjepa_ac.models.predictor import ACPredictor, PredictorConfig
+
+CFG = PredictorConfig(img_size=(64, 64), embed_dim=48, width=64, depth=2, num_heads=2)
+N = CFG.tokens_per_frame
+
+
+def _inputs(cfg=CFG, B=2, T=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(B, T * cfg.tokens_per_frame, cfg.embed_dim, generator=g)
+    return z, torch.randn(B, T, 7, generator=g), torch.randn(B, T, 7, generator=g), torch.randn(B, T, 6, generator=g)
+
+
+def _model(cfg=CFG):
+    torch.manual_seed(0)
+    return ACPredictor(cfg).eval()
+
+
+@pytest.mark.parametrize("t", [0, 1, 2])
+def test_future_frames_do_not_change_the_past(t):
+    model = _model()
+    z, a, s, _ = _inputs()
+    z2, a2, s2 = z.clone(), a.clone(), s.clone()
+    z2[:, (t + 1) * N :] += 5.0
+    a2[:, t + 1 :] -= 3.0
+    s2[:, t + 1 :] += 1.0
+    with torch.no_grad():
+        out, out2 = model(z, a, s), model(z2, a2, s2)
+    torch.testing.assert_close(out[:, : (t + 1) * N], out2[:, : (t + 1) * N], atol=1e-6, rtol=0)
+    assert not torch.allclose(out[:, (t + 1) * N :], out2[:, (t + 1) * N :])
+
+
+def test_non_causal_predictor_sees_the_future():
+    model = _model(dataclasses.replace(CFG, block_causal=False))
+    z, a, s, _ = _inputs()
+    z2 = z.clone()
+    z2[:, -N:] += 5.0
+    with torch.no_grad():
+        assert not torch.allclose(model(z, a, s)[:, :N], model(z2, a, s)[:, :N])
+
+
+@pytest.mark.parametrize("use_extrinsics", [False, True])
+def test_step_api_equals_full_forward(use_extrinsics):
+    cfg = dataclasses.replace(CFG, use_extrinsics=use_extrinsics)
+    model = _model(cfg)
+    z, a, s, e = _inputs(cfg)
+    e = e if use_extrinsics else None
+    with torch.no_grad():
+        full = model(z, a, s, e)
+        cache, outs = None, []
+        for t in range(4):
+            out, cache = model.step(z[:, t * N : (t + 1) * N], a[:, t], s[:, t], cache, None if e is None else e[:, t])
+            outs.append(out)
+    assert cache.steps == 4
+    torch.testing.assert_close(torch.cat(outs, 1), full, atol=1e-5, rtol=0)
+
+
+def test_multi_step_forward_after_a_cache_equals_full_forward():
+    model = _model()
+    z, a, s, _ = _inputs()
+    with torch.no_grad():
+        full = model(z, a, s)
+        _, cache = model(z[:, : 2 * N], a[:, :2], s[:, :2], return_cache=True)
+        rest = model(z[:, 2 * N :], a[:, 2:], s[:, 2:], cache=cache)
+    torch.testing.assert_close(rest, full[:, 2 * N :], atol=1e-5, rtol=0)
+
+
+def test_cache_expand_and_truncate():
+    model = _model()
+    z, a, s, _ = _inputs(B=1)
+    with torch.no_grad():
+        full = model(z, a, s)
+        _, cache = model(z, a, s, return_cache=True)
+        c2 = cache.truncate(2).expand(3)
+        out, _ = model.step(z[:, 2 * N : 3 * N].expand(3, -1, -1), a[:, 2].expand(3, -1), s[:, 2].expand(3, -1), c2)
+    for i in range(3):
+        torch.testing.assert_close(out[i], full[0, 2 * N : 3 * N], atol=1e-5, rtol=0)
+
+
+def test_rectangular_frames_rescale_width_positions():
+    cfg = dataclasses.replace(CFG, img_size=(64, 32))
+    model = _model(cfg)
+    z, a, s, _ = _inputs(cfg)
+    with torch.no_grad():
+        assert model(z, a, s).shape == z.shape
+
+
+def test_shape_errors_name_the_problem():
+    model = _model()
+    z, a, s, _ = _inputs()
+    with pytest.raises(ValueError, match="actions and states"):
+        model(z, a[:, :3], s)
+    with pytest.raises(ValueError, match="tokens per frame"):
+        model(z[:, :-1], a, s)
+    with pytest.raises(ValueError, match="extrinsics"):
+        _model(dataclasses.replace(CFG, use_extrinsics=True))(z, a, s)
+
+
+def test_paper_preset_has_about_300m_parameters():
+    model = ACPredictor(PredictorConfig.preset("paper"), device="meta")
+    n = sum(p.numel() for p in model.parameters())
+    assert 290e6 < n < 320e6, n
+
+
+def test_corrected_rope_differs_from_released():
+    z, a, s, _ = _inputs()
+    m1 = _model()
+    m2 = _model(dataclasses.replace(CFG, rope_interleaved=True))
+    m2.load_state_dict(m1.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(m1(z, a, s), m2(z, a, s))
+
+
+def test_activation_checkpointing_gives_same_gradients():
+    z, a, s, _ = _inputs()
+    m1 = _model().train()
+    m2 = _model(dataclasses.replace(CFG, activation_checkpointing=True)).train()
+    m2.load_state_dict(m1.state_dict())
+    m1(z, a, s).square().mean().backward()
+    m2(z, a, s).square().mean().backward()
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        torch.testing.assert_close(p1.grad, p2.grad, atol=1e-6, rtol=1e-5)
+
+
+def test_init_rescales_residual_projections():
+    torch.manual_seed(0)
+    model = ACPredictor(dataclasses.replace(CFG, depth=4, width=256, num_heads=4))
+    stds = [blk.mlp.fc2.weight.std().item() for blk in model.predictor_blocks]
+    for i, std in enumerate(stds, start=1):
+        assert abs(std - 0.02 / (2 * i) ** 0.5) < 0.15 * 0.02 / (2 * i) ** 0.5
+    assert model.predictor_embed.bias.abs().max() == 0
+
+
+@pytest.mark.slow
+def test_flex_attention_matches_sdpa():
+    z, a, s, _ = _inputs()
+    m1 = _model()
+    m2 = _model(dataclasses.replace(CFG, attention="flex"))
+    m2.load_state_dict(m1.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(m1(z, a, s), m2(z, a, s), atol=1e-5, rtol=0)
