@@ -38,17 +38,18 @@ def mat_to_euler(r: np.ndarray) -> np.ndarray:
 def rotvec_between(r_target: np.ndarray, r: np.ndarray) -> np.ndarray:
     """World-frame rotation vector ``[3]`` of ``r_target @ r.T`` (the rotation taking ``r`` to ``r_target``)."""
     d = r_target @ r.T
-    cos = np.clip((np.trace(d) - 1.0) / 2.0, -1.0, 1.0)
-    angle = np.arccos(cos)
-    axis = np.array([d[2, 1] - d[1, 2], d[0, 2] - d[2, 0], d[1, 0] - d[0, 1]])
+    w = np.array([d[2, 1] - d[1, 2], d[0, 2] - d[2, 0], d[1, 0] - d[0, 1]])  # 2 sin(angle) * axis
+    sin, cos = np.linalg.norm(w) / 2.0, (np.trace(d) - 1.0) / 2.0
+    angle = np.arctan2(sin, cos)
     if angle < 1e-7:
-        return 0.5 * axis
-    if np.pi - angle < 1e-4:
-        # near a half turn the antisymmetric part vanishes: take the axis from the symmetric part
-        k = int(np.argmax(np.diag(d)))
-        v = (d[:, k] + np.eye(3)[k]) / np.sqrt(2.0 * (1.0 + d[k, k]))
-        return angle * v / np.linalg.norm(v)
-    return angle * axis / (2.0 * np.sin(angle))
+        return 0.5 * w
+    if cos > -0.9:
+        return angle * w / (2.0 * sin)
+    # near a half turn w vanishes: take the axis from the symmetric part, (1 - cos) axis axis^T
+    b = (d + d.T) / 2.0 - cos * np.eye(3)
+    axis = b[:, int(np.argmax(np.diag(b)))]
+    axis = axis / np.linalg.norm(axis)
+    return angle * (axis if axis @ w >= 0 else -axis)
 
 
 def quat_to_mat(q: np.ndarray) -> np.ndarray:
