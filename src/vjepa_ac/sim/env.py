@@ -86,7 +86,7 @@ class Observation:
     image: np.ndarray | None  # [H,W,3] uint8, the first configured camera (None when not rendered)
     state: np.ndarray  # [7] xyz, euler xyz, gripper (see module doc)
     images: dict[str, np.ndarray]  # camera name -> [H,W,3] uint8
-    step: int  # control steps since reset
+    step: int  # control steps since the sim's reset
 
 
 @dataclass
@@ -125,7 +125,8 @@ def _place(rng: np.random.Generator, n: int, low, high, spacing: float, avoid=()
 class FrankaSim:
     """A Franka Panda + gripper on a table in one lab, controlled by end-effector deltas."""
 
-    def __init__(self, cfg: SimConfig = SimConfig()):
+    def __init__(self, cfg: SimConfig | None = None):
+        cfg = cfg or SimConfig()
         self.cfg = cfg
         self.lab: LabSpec = get_lab(cfg.lab)
         self.model, robot = compile_scene(
@@ -145,6 +146,7 @@ class FrankaSim:
         self._obj_qadr = {n: m.jnt_qposadr[jid(n)] for n in OBJECTS}
         self._obj_body = {n: bid(n) for n in OBJECTS}
         self._obj_geom = {n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, n) for n in OBJECTS}
+        self._cup_handle = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "cup_handle")
         self._distractor_body = [bid(f"distractor{i}") for i in range(len(self.lab.distractors))]
         self._cam = {c: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, c) for c in CAMERAS}
         self._light = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_LIGHT, "main")
@@ -224,7 +226,7 @@ class FrankaSim:
         for name, rgba in layout.object_rgba.items():
             m.geom_rgba[self._obj_geom[name]] = rgba
             if name == "cup":  # the handle shares the cup's colour
-                m.geom_rgba[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "cup_handle")] = rgba
+                m.geom_rgba[self._cup_handle] = rgba
         for body, (x, y, yaw), dist in zip(self._distractor_body, layout.distractors, self.lab.distractors):
             m.body_pos[body] = (x, y, distractor_half_height(dist.shape))
             m.body_quat[body] = yaw_quat(yaw)

@@ -72,11 +72,15 @@ def move_to(sim: FrankaSim, rng: np.random.Generator, style: Style, target: Call
             yaw: Callable[[], float], gripper: float, max_steps: int, tolerance: float | None = None) -> Behaviour:
     """Servo towards ``target()`` (re-evaluated each step) until within tolerance; True if reached."""
     tol = style.tolerance if tolerance is None else tolerance
+
+    def reached() -> bool:
+        return bool(np.linalg.norm(sim.ee_pose()[0] - np.clip(target(), WORKSPACE_LOW, WORKSPACE_HIGH)) < tol)
+
     for _ in range(max_steps):
-        if np.linalg.norm(sim.ee_pose()[0] - np.clip(target(), WORKSPACE_LOW, WORKSPACE_HIGH)) < tol:
+        if reached():
             return True
         yield servo(sim, rng, style, target(), yaw(), gripper)
-    return bool(np.linalg.norm(sim.ee_pose()[0] - target()) < tol)
+    return reached()
 
 
 def hold(sim: FrankaSim, rng: np.random.Generator, style: Style, gripper: float, steps: int) -> Behaviour:

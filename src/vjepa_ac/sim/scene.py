@@ -78,22 +78,26 @@ def _objects_xml() -> str:
     cup = OBJECTS["cup"]
     box = OBJECTS["box"]
     contact = 'friction="1 0.01 0.001" condim="4"'
+    r, h = cup.grasp_half_width, cup.half_height
+    # a cube (50 g); a cup (100 g: cylinder, dark inside, visual handle); a box (80 g) grasped
+    # across its 6 cm side (its y axis, hence grasp_axis_yaw = pi/2)
     return f"""
     <body name="cube" pos="0.5 0 {cube.half_height}">
       <freejoint name="cube"/>
-      <geom name="cube" type="box" size="0.02 0.02 0.02" mass="0.05" rgba="0.85 0.15 0.15 1" {contact}/>
+      <geom name="cube" type="box" size="{_fmt([cube.half_height] * 3)}" mass="0.05" rgba="0.85 0.15 0.15 1" {contact}/>
     </body>
-    <body name="cup" pos="0.5 0.2 {cup.half_height}">
+    <body name="cup" pos="0.5 0.2 {h}">
       <freejoint name="cup"/>
-      <geom name="cup" type="cylinder" size="0.035 0.045" mass="0.1" rgba="0.2 0.45 0.8 1" {contact}/>
-      <geom name="cup_inside" type="cylinder" size="0.03 0.001" pos="0 0 0.0451" rgba="0.08 0.08 0.1 1"
+      <geom name="cup" type="cylinder" size="{r} {h}" mass="0.1" rgba="0.2 0.45 0.8 1" {contact}/>
+      <geom name="cup_inside" type="cylinder" size="{r - 0.005:.4g} 0.001" pos="0 0 {h + 1e-4:.5g}" rgba="0.08 0.08 0.1 1"
             contype="0" conaffinity="0" mass="0"/>
-      <geom name="cup_handle" type="box" size="0.012 0.005 0.025" pos="0.045 0 0.005" rgba="0.2 0.45 0.8 1"
+      <geom name="cup_handle" type="box" size="0.012 0.005 0.025" pos="{r + 0.01:.4g} 0 0.005" rgba="0.2 0.45 0.8 1"
             contype="0" conaffinity="0" mass="0"/>
     </body>
     <body name="box" pos="0.5 -0.2 {box.half_height}">
       <freejoint name="box"/>
-      <geom name="box" type="box" size="0.06 0.03 0.035" mass="0.08" rgba="0.72 0.55 0.36 1" {contact}/>
+      <geom name="box" type="box" size="0.06 {box.grasp_half_width} {box.half_height}" mass="0.08"
+            rgba="0.72 0.55 0.36 1" {contact}/>
     </body>"""
 
 

@@ -167,12 +167,11 @@ class Task:
         return P.is_placed(sim, name, self._target[:2])
 
     def distance_to_goal(self) -> float:
-        """Metres from the final goal: the end effector's (reach, reach_with_object) or the object's
-        position (grasp, pick_and_place) against where the expert put it."""
-        final = self.goals[-1]
+        """Metres from the final goal: end effector to the goal point (reach, reach_with_object), or
+        object to where the expert left it (grasp, pick_and_place)."""
         if self.cfg.name in ("reach", "reach_with_object"):
-            return float(np.linalg.norm(self.sim.ee_pose()[0] - final.ee_pos))
-        return float(np.linalg.norm(self.sim.object_pose(self.cfg.object)[0] - final.object_pos))
+            return float(np.linalg.norm(self.sim.ee_pose()[0] - self._target))
+        return float(np.linalg.norm(self.sim.object_pose(self.cfg.object)[0] - self.goals[-1].object_pos))
 
     def expert_policy(self) -> P.Policy:
         """A privileged scripted policy ``policy(obs, goal_image) -> action`` for the current episode."""
@@ -238,11 +237,11 @@ class Task:
         return obs
 
     def _expert(self, rng: np.random.Generator) -> P.Behaviour:
-        """The scripted path from the start to the final goal; yields one ``Goal`` marker (None) per
-        goal image reached, in between the actions (``_make_goals`` and ``expert_policy`` skip them)."""
-        return _skip_markers(self._expert_with_markers(rng))
+        """The scripted path from the start to the final goal, as actions."""
+        return _skip_markers(self._expert_script(rng))
 
-    def _expert_with_markers(self, rng: np.random.Generator):
+    def _expert_script(self, rng: np.random.Generator):
+        """Yields the expert's actions, and None wherever a goal image is due."""
         sim, name, style = self.sim, self.cfg.object, P.Style()
         if self.cfg.name in ("reach", "reach_with_object"):
             gripper = 1.0 if self.cfg.name == "reach_with_object" else None
@@ -273,7 +272,7 @@ class Task:
         """Run the expert from the start, snapshot each goal; False when the expert fails."""
         self._start(render=False)
         self.goals, steps = [], 0
-        for item in self._expert_with_markers(np.random.default_rng(self._seed)):
+        for item in self._expert_script(np.random.default_rng(self._seed)):
             if item is None:
                 self.goals.append(self._snapshot())
             else:

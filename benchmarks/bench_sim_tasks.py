@@ -1,0 +1,50 @@
+"""Task sanity figures: success of the scripted expert and of random actions per task and object
+in the evaluation labs. Prints one JSON line.
+
+    python benchmarks/bench_sim_tasks.py --seeds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import emit  # noqa: E402
+
+import vjepa_ac.sim  # noqa: E402  (picks MUJOCO_GL before mujoco loads)
+from vjepa_ac.sim import policies as P  # noqa: E402
+from vjepa_ac.sim.labs import EVAL_LABS  # noqa: E402
+from vjepa_ac.sim.tasks import TASKS, make_task  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seeds", type=int, default=20, help="episodes per task, object and lab")
+    ap.add_argument("--objects", nargs="+", default=["cup", "box", "cube"])
+    ap.add_argument("--image-size", type=int, default=64)
+    args = ap.parse_args()
+    rows, t0 = [], time.perf_counter()
+    for name in TASKS:
+        for obj in args.objects:
+            expert, rand, dist = [], [], []
+            for lab in EVAL_LABS:
+                with make_task(name, lab=lab, image_size=args.image_size, object=obj) as task:
+                    rng = np.random.default_rng(0)
+                    for seed in range(args.seeds):
+                        r = task.rollout(task.expert_policy(), seed)
+                        expert.append(r["success"])
+                        dist.append(r["distance"])
+                        rand.append(task.rollout(lambda o, g: P.random_action(rng), seed)["success"])
+            rows.append({"task": name, "object": obj, "episodes": len(expert), "expert": float(np.mean(expert)),
+                         "random": float(np.mean(rand)), "expert_final_distance_m": float(np.mean(dist))})
+    emit({"bench": "sim_tasks", "labs": list(EVAL_LABS), "image_size": args.image_size,
+          "wall_s": round(time.perf_counter() - t0, 1), "results": rows})
+
+
+if __name__ == "__main__":
+    main()
