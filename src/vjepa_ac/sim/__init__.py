@@ -1,12 +1,15 @@
 """A DROID-like simulated Franka Panda (MuJoCo): scenes, labs, EE-delta control, tasks, collection.
 
 Needs the ``[sim]`` extra plus robosuite's asset files (``pip install --no-deps robosuite==1.5.2``).
-Importing this package picks MuJoCo's offscreen GL backend (see ``_gl.py``) before MuJoCo loads.
+Importing this package picks MuJoCo's offscreen GL backend (see ``_gl.py``) before MuJoCo loads,
+so import ``vjepa_ac.sim`` before anything that imports ``mujoco``.
 
 Entry points:
-- ``FrankaSim(SimConfig(...))``: ``reset(seed) -> Observation``, ``step(action[7]) -> Observation``.
-- ``make_task(name, lab=..., image_size=..., seed=...)``: Reach, Grasp, ReachWithObject, PickAndPlace.
-- ``collect(CollectConfig(...)) -> dict``: raw DROID episodes of scripted/noisy behaviours.
+- ``vjepa_ac.sim.env.FrankaSim(SimConfig(...))``: ``reset(seed) -> Observation``, ``step(action[7])``.
+- ``vjepa_ac.sim.tasks.make_task(name, lab=..., image_size=...)``: reach, grasp, reach_with_object,
+  pick_and_place, with goal images, success detectors and episode videos.
+- ``vjepa_ac.sim.collect.collect(CollectConfig(...)) -> dict``: raw DROID episodes (``vjepa-ac sim collect``).
+- ``vjepa_ac.sim.labs``: TRAIN_LABS (data) and EVAL_LABS (held out for evaluation).
 """
 
 from vjepa_ac.sim._gl import configure_gl

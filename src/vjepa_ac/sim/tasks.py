@@ -104,13 +104,14 @@ class Task:
         self._target = np.zeros(3)  # reach point / place location, m
         self._seed = 0
         self._t = 0  # control steps since the episode start (a preamble is not counted)
+        self.scene_tries = 0  # scenes the last reset sampled until the expert reached the goal
         self._obs: Observation | None = None
 
     # ---------------------------------------------------------------- episode API
     def reset(self, seed: int) -> Observation:
         """Sample a scene from ``seed``, make the goal image(s), return the start observation."""
         rng = np.random.default_rng(seed)
-        for _ in range(_MAX_SCENE_TRIES):
+        for self.scene_tries in range(1, _MAX_SCENE_TRIES + 1):
             self._layout = self.sim.sample_layout(rng, **self._layout_kwargs(rng))
             self._target = self._sample_target(rng)
             self._seed = int(rng.integers(2**31))
@@ -173,9 +174,10 @@ class Task:
             return float(np.linalg.norm(self.sim.ee_pose()[0] - self._target))
         return float(np.linalg.norm(self.sim.object_pose(self.cfg.object)[0] - self.goals[-1].object_pos))
 
-    def expert_policy(self) -> P.Policy:
-        """A privileged scripted policy ``policy(obs, goal_image) -> action`` for the current episode."""
-        behaviour = self._expert(np.random.default_rng(self._seed))
+    def expert_policy(self, noise: float = 0.0) -> P.Policy:
+        """A privileged scripted policy ``policy(obs, goal_image) -> action`` for the current episode;
+        ``noise`` (m) is the std of Gaussian noise on each translation (0: replays the goal path)."""
+        behaviour = self._expert(np.random.default_rng(self._seed), P.Style(pos_noise=noise))
 
         def policy(obs: Observation, goal_image: np.ndarray | None = None) -> np.ndarray:
             try:
@@ -236,13 +238,13 @@ class Task:
             obs = self.sim.observe(render)
         return obs
 
-    def _expert(self, rng: np.random.Generator) -> P.Behaviour:
+    def _expert(self, rng: np.random.Generator, style: P.Style) -> P.Behaviour:
         """The scripted path from the start to the final goal, as actions."""
-        return _skip_markers(self._expert_script(rng))
+        return _skip_markers(self._expert_script(rng, style))
 
-    def _expert_script(self, rng: np.random.Generator):
+    def _expert_script(self, rng: np.random.Generator, style: P.Style):
         """Yields the expert's actions, and None wherever a goal image is due."""
-        sim, name, style = self.sim, self.cfg.object, P.Style()
+        sim, name = self.sim, self.cfg.object
         if self.cfg.name in ("reach", "reach_with_object"):
             gripper = 1.0 if self.cfg.name == "reach_with_object" else None
             yield from P.reach(sim, rng, style, self._target, gripper=gripper, max_steps=self.max_steps)
@@ -272,7 +274,7 @@ class Task:
         """Run the expert from the start, snapshot each goal; False when the expert fails."""
         self._start(render=False)
         self.goals, steps = [], 0
-        for item in self._expert_script(np.random.default_rng(self._seed)):
+        for item in self._expert_script(np.random.default_rng(self._seed), P.Style()):
             if item is None:
                 self.goals.append(self._snapshot())
             else:
