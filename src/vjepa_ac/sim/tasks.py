@@ -105,11 +105,13 @@ class Task:
         self._seed = 0
         self._t = 0  # control steps since the episode start (a preamble is not counted)
         self.scene_tries = 0  # scenes the last reset sampled until the expert reached the goal
+        self.episode = 0  # resets so far
         self._obs: Observation | None = None
 
     # ---------------------------------------------------------------- episode API
     def reset(self, seed: int) -> Observation:
         """Sample a scene from ``seed``, make the goal image(s), return the start observation."""
+        self.episode += 1
         rng = np.random.default_rng(seed)
         for self.scene_tries in range(1, _MAX_SCENE_TRIES + 1):
             self._layout = self.sim.sample_layout(rng, **self._layout_kwargs(rng))
@@ -174,18 +176,10 @@ class Task:
             return float(np.linalg.norm(self.sim.ee_pose()[0] - self._target))
         return float(np.linalg.norm(self.sim.object_pose(self.cfg.object)[0] - self.goals[-1].object_pos))
 
-    def expert_policy(self, noise: float = 0.0) -> P.Policy:
-        """A privileged scripted policy ``policy(obs, goal_image) -> action`` for the current episode;
-        ``noise`` (m) is the std of Gaussian noise on each translation (0: replays the goal path)."""
-        behaviour = self._expert(np.random.default_rng(self._seed), P.Style(pos_noise=noise))
-
-        def policy(obs: Observation, goal_image: np.ndarray | None = None) -> np.ndarray:
-            try:
-                return next(behaviour)
-            except StopIteration:
-                return np.zeros(7)
-
-        return policy
+    def expert_policy(self, noise: float = 0.0) -> "ExpertPolicy":
+        """The privileged scripted expert as a policy ``policy(obs, goal_image) -> action``; ``noise``
+        (m) is the std of Gaussian noise on each translation (0: replays the goal images' path)."""
+        return ExpertPolicy(self, noise)
 
     def rollout(self, policy: P.Policy, seed: int) -> dict:
         """Reset with ``seed`` and run ``policy`` for ``max_steps``; returns success and distance."""
@@ -290,6 +284,25 @@ class Task:
     def _record(self, obs: Observation) -> None:
         if self.cfg.record_video:
             self.frames.append(side_by_side(obs.image, self.goal_image))
+
+
+class ExpertPolicy:
+    """The task's scripted expert as a ``policy(obs, goal_image) -> action``; it restarts its script
+    whenever the task was reset, and holds still once the script is done."""
+
+    def __init__(self, task: Task, noise: float = 0.0):
+        self.task, self.style = task, P.Style(pos_noise=noise)
+        self._episode = -1
+        self._script: P.Behaviour | None = None
+
+    def __call__(self, obs: Observation, goal_image: np.ndarray | None = None) -> np.ndarray:
+        if self._episode != self.task.episode:
+            self._episode = self.task.episode
+            self._script = self.task._expert(np.random.default_rng(self.task._seed), self.style)
+        try:
+            return next(self._script)
+        except StopIteration:
+            return np.zeros(7)
 
 
 def _skip_markers(gen) -> P.Behaviour:
