@@ -141,3 +141,10 @@ def test_state_euler_is_scipy_convention(sim):
     _, rot = sim.ee_pose()
     np.testing.assert_allclose(sim.state()[3:6], Rotation.from_matrix(rot).as_euler("xyz"), atol=1e-9)
     np.testing.assert_allclose(mat_to_euler(rot), sim.state()[3:6])
+
+
+def test_ext1_pose_is_configurable():
+    cfg = SimConfig(image_size=64, randomize=False, ext1_pos=(0.9, 0.9, 0.9), ext1_target=(0.4, 0.0, 0.1))
+    with FrankaSim(cfg) as sim:
+        sim.reset(0, render=False)
+        np.testing.assert_allclose(sim.camera_extrinsics("ext1")[:3], (0.9, 0.9, 0.9), atol=1e-9)

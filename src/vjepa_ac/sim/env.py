@@ -12,9 +12,8 @@ Conventions (as DROID's ``trajectory.h5``):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
 
 import mujoco
 import numpy as np
@@ -54,6 +53,9 @@ class SimConfig:
     decimate: float = 0.1  # fraction of visual-mesh faces kept (1.0 = full meshes, slow on a CPU)
     shadows: bool = True  # ~2.4x render cost on llvmpipe
     randomize: bool = True  # per-episode camera jitter, object colours, light
+    ext1_pos: tuple[float, float, float] | None = None  # m, overrides the lab's ext1 camera position
+    ext1_target: tuple[float, float, float] | None = None  # m, overrides the point ext1 looks at
+    ext1_fovy: float | None = None  # deg, overrides ext1's vertical field of view
     max_dpos: float = 0.1  # m, per-axis clip of an action's translation
     max_drot: float = 0.5  # rad, per-axis clip of an action's rotation
     max_tilt: float = 1.0  # rad, largest angle of the approach axis from straight down
@@ -128,7 +130,7 @@ class FrankaSim:
     def __init__(self, cfg: SimConfig | None = None):
         cfg = cfg or SimConfig()
         self.cfg = cfg
-        self.lab: LabSpec = get_lab(cfg.lab)
+        self.lab: LabSpec = _with_camera_overrides(get_lab(cfg.lab), cfg)
         self.model, robot = compile_scene(
             self.lab, cfg.gripper, decimate=cfg.decimate, cache_dir=cfg.mesh_cache_dir or None,
             offscreen_size=cfg.image_size, physics_dt=cfg.physics_dt,
@@ -366,6 +368,18 @@ class FrankaSim:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _with_camera_overrides(lab: LabSpec, cfg: SimConfig) -> LabSpec:
+    """``lab`` with the ext1 placement fields that ``cfg`` sets replaced."""
+    ext1 = lab.ext1
+    if cfg.ext1_pos is not None:
+        ext1 = dataclasses.replace(ext1, pos=tuple(cfg.ext1_pos))
+    if cfg.ext1_target is not None:
+        ext1 = dataclasses.replace(ext1, target=tuple(cfg.ext1_target))
+    if cfg.ext1_fovy is not None:
+        ext1 = dataclasses.replace(ext1, fovy=float(cfg.ext1_fovy))
+    return dataclasses.replace(lab, ext1=ext1)
 
 
 def _has_ancestor(m: mujoco.MjModel, body: int, ancestors: set[int]) -> bool:
