@@ -17,23 +17,11 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit  # noqa: E402
+from _common import device_name, emit  # noqa: E402
 
 import vjepa_ac.sim  # noqa: E402  (picks MUJOCO_GL before mujoco loads)
 from vjepa_ac.sim.collect import CollectConfig, collect  # noqa: E402
 from vjepa_ac.sim.env import SimConfig  # noqa: E402
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -45,8 +33,10 @@ def main() -> None:
     ap.add_argument("--no-shadows", action="store_true")
     args = ap.parse_args()
 
-    import mujoco
     import os
+
+    import mujoco
+    import torch
 
     results = []
     for size in args.sizes:
@@ -72,7 +62,7 @@ def main() -> None:
             })
     emit({
         "bench": "sim_collect",
-        "device": f"cpu: {_cpu_name()} x{os.cpu_count()}",
+        "device": f"{device_name(torch.device('cpu'))}, {os.cpu_count()} cores",
         "mujoco": mujoco.__version__,
         "gl": os.environ.get("MUJOCO_GL"),
         "episode_seconds": args.seconds,

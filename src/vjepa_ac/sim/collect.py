@@ -35,11 +35,6 @@ from vjepa_ac.sim.labs import EVAL_LABS, LABS, TRAIN_LABS, get_lab
 from vjepa_ac.sim.scene import OBJECTS
 
 BEHAVIOURS = ("reach", "grasp", "pick_and_place", "explore")
-_COLOUR_NAMES = {  # env._OBJECT_PALETTE -> words for current_task
-    (0.85, 0.15, 0.15, 1): "red", (0.2, 0.45, 0.8, 1): "blue", (0.72, 0.55, 0.36, 1): "brown",
-    (0.15, 0.65, 0.3, 1): "green", (0.9, 0.75, 0.1, 1): "yellow", (0.55, 0.25, 0.7, 1): "purple",
-    (0.95, 0.5, 0.1, 1): "orange", (0.9, 0.9, 0.88, 1): "white",
-}
 _DONE_DIR = ".collect/done"
 
 
@@ -117,8 +112,7 @@ def camera_serial(lab: str, camera: str) -> str:
 
 
 def _object_words(sim: FrankaSim, name: str) -> str:
-    rgba = sim.layout.object_rgba.get(name)
-    colour = _COLOUR_NAMES.get(tuple(rgba)) if rgba is not None else None
+    colour = sim.layout.object_colours.get(name)
     return f"the {colour} {name}" if colour else f"the {name}"
 
 
@@ -141,8 +135,8 @@ def episode_script(sim: FrankaSim, rng: np.random.Generator, cfg: CollectConfig,
             ok = yield from P.reach(sim, rng, style, point, yaw=yaw, gripper=gripper, max_steps=12)
             task = "move the gripper to a point"
         elif kind == "explore":
-            ok = yield from P.explore(sim, rng, int(rng.integers(4, 16)))
-            ok, task = None, "explore"
+            yield from P.explore(sim, rng, int(rng.integers(4, 16)))
+            ok, task = None, "explore"  # no outcome
         else:
             obj = str(rng.choice(reachable))
             if rng.random() < cfg.sloppy:

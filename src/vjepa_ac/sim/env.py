@@ -97,17 +97,19 @@ class Layout:
 
     arm_qpos: np.ndarray  # [7] rad
     objects: dict[str, tuple[float, float, float]]  # on the table: name -> (x m, y m, yaw rad); others parked
-    object_rgba: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    object_colours: dict[str, str] = field(default_factory=dict)  # name -> key of OBJECT_COLOURS; absent: XML colour
     distractors: list[tuple[float, float, float]] = field(default_factory=list)  # (x, y, yaw) per lab distractor
     cameras: dict[str, tuple[np.ndarray, np.ndarray, float]] = field(default_factory=dict)  # pos, quat, fovy
     light_dir: np.ndarray | None = None  # [3]
     light_diffuse: np.ndarray | None = None  # [3]
 
 
-_OBJECT_PALETTE = (
-    (0.85, 0.15, 0.15, 1), (0.2, 0.45, 0.8, 1), (0.72, 0.55, 0.36, 1), (0.15, 0.65, 0.3, 1),
-    (0.9, 0.75, 0.1, 1), (0.55, 0.25, 0.7, 1), (0.95, 0.5, 0.1, 1), (0.9, 0.9, 0.88, 1),
-)
+# colours task objects are painted in, per episode (names go into the episode's task text)
+OBJECT_COLOURS: dict[str, tuple[float, float, float, float]] = {
+    "red": (0.85, 0.15, 0.15, 1), "blue": (0.2, 0.45, 0.8, 1), "brown": (0.72, 0.55, 0.36, 1),
+    "green": (0.15, 0.65, 0.3, 1), "yellow": (0.9, 0.75, 0.1, 1), "purple": (0.55, 0.25, 0.7, 1),
+    "orange": (0.95, 0.5, 0.1, 1), "white": (0.9, 0.9, 0.88, 1),
+}
 
 
 def _place(rng: np.random.Generator, n: int, low, high, spacing: float, avoid=()) -> list[np.ndarray]:
@@ -183,8 +185,8 @@ class FrankaSim:
                 xy = (rng.uniform(0.2, 0.9), rng.uniform(-0.55, -0.42))
             layout.distractors.append((float(xy[0]), float(xy[1]), float(rng.uniform(-np.pi, np.pi))))
         if self.cfg.randomize:
-            colours = rng.permutation(len(_OBJECT_PALETTE))
-            layout.object_rgba = {o: _OBJECT_PALETTE[c] for o, c in zip(OBJECTS, colours)}
+            colours = rng.permutation(list(OBJECT_COLOURS))
+            layout.object_colours = {o: str(c) for o, c in zip(OBJECTS, colours)}
             for c in EXTERIOR_CAMERAS:
                 layout.cameras[c] = camera_pose(getattr(self.lab, c), rng)
             j = self.lab.light_jitter
@@ -225,10 +227,10 @@ class FrankaSim:
     def _apply_visuals(self, layout: Layout) -> None:
         """Per-episode model changes: colours, distractor poses, cameras, light (nominal if absent)."""
         m = self.model
-        for name, rgba in layout.object_rgba.items():
-            m.geom_rgba[self._obj_geom[name]] = rgba
+        for name, colour in layout.object_colours.items():
+            m.geom_rgba[self._obj_geom[name]] = OBJECT_COLOURS[colour]
             if name == "cup":  # the handle shares the cup's colour
-                m.geom_rgba[self._cup_handle] = rgba
+                m.geom_rgba[self._cup_handle] = OBJECT_COLOURS[colour]
         for body, (x, y, yaw), dist in zip(self._distractor_body, layout.distractors, self.lab.distractors):
             m.body_pos[body] = (x, y, distractor_half_height(dist.shape))
             m.body_quat[body] = yaw_quat(yaw)
