@@ -17,11 +17,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import device_name, emit  # noqa: E402
+from _common import device_name, emit
 
-import vjepa_ac.sim  # noqa: E402  (picks MUJOCO_GL before mujoco loads)
-from vjepa_ac.sim.collect import CollectConfig, collect  # noqa: E402
-from vjepa_ac.sim.env import SimConfig  # noqa: E402
+from vjepa_ac.sim.collect import CollectConfig, collect
+from vjepa_ac.sim.env import SimConfig
 
 
 def main() -> None:

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit  # noqa: E402
+from _common import emit
 
-import vjepa_ac.sim  # noqa: E402  (picks MUJOCO_GL before mujoco loads)
-from vjepa_ac.sim import policies as P  # noqa: E402
-from vjepa_ac.sim.labs import EVAL_LABS  # noqa: E402
-from vjepa_ac.sim.tasks import TASKS, make_task  # noqa: E402
+from vjepa_ac.sim import policies as P
+from vjepa_ac.sim.labs import EVAL_LABS
+from vjepa_ac.sim.tasks import TASKS, make_task
 
 
 def main() -> None:
@@ -43,7 +42,7 @@ def main() -> None:
                         expert.append(r["success"])
                         dist.append(r["distance"])
                         noisy.append(task.rollout(task.expert_policy(noise=args.noise), seed)["success"])
-                        rand.append(task.rollout(lambda o, g: P.random_action(rng), seed)["success"])
+                        rand.append(task.rollout(lambda o, g, rng=rng: P.random_action(rng), seed)["success"])
             rows.append({
                 "task": name, "object": obj, "episodes": len(expert),
                 # scenes where the expert failed while making the goal images are re-sampled:

@@ -12,8 +12,8 @@ for _module, _hint in (("mujoco", "the [sim] extra"), ("fast_simplification", "t
     if importlib.util.find_spec(_module) is None:
         pytest.skip(f"{_module} is missing ({_hint})", allow_module_level=True)
 
-import vjepa_ac.sim  # noqa: E402,F401  (chooses MUJOCO_GL before mujoco is imported)
-from vjepa_ac.sim.env import FrankaSim, SimConfig  # noqa: E402
+import vjepa_ac.sim  # noqa: F401  (chooses MUJOCO_GL before mujoco is imported)
+from vjepa_ac.sim.env import FrankaSim, SimConfig
 
 SIZE = 64  # px: tiny frames keep the tests fast
 

@@ -38,7 +38,7 @@ def robosuite_assets_dir() -> Path:
     spec = importlib.util.find_spec("robosuite")
     if spec is None or not spec.submodule_search_locations:
         raise AssetError(f"the simulator needs robosuite's Panda/Robotiq asset files: {INSTALL_HINT}")
-    root = Path(list(spec.submodule_search_locations)[0]) / "models" / "assets"
+    root = Path(next(iter(spec.submodule_search_locations))) / "models" / "assets"
     if not (root / "robots" / "panda" / "robot.xml").is_file():
         raise AssetError(f"{root} lacks robots/panda/robot.xml; reinstall with {INSTALL_HINT}")
     return root

@@ -169,7 +169,7 @@ def collect_episode(sim: FrankaSim, cfg: CollectConfig, index: int) -> dict:
     """Roll out and write episode ``index`` with ``sim`` (already built for its lab); returns its summary."""
     t0 = time.perf_counter()
     rng = episode_rng(cfg.seed, index)
-    n_steps = int(round(rng.uniform(cfg.min_seconds, cfg.max_seconds) * sim.cfg.control_hz))
+    n_steps = round(rng.uniform(cfg.min_seconds, cfg.max_seconds) * sim.cfg.control_hz)
     obs = sim.reset(int(rng.integers(2**31)))
     log: list[dict] = []
     script = episode_script(sim, rng, cfg, log)
@@ -232,7 +232,7 @@ def _run_one(index: int) -> dict:
         if sim is None:
             sim = _WORKER["sims"][lab] = FrankaSim(replace(cfg.sim, lab=lab))
         result = collect_episode(sim, cfg, index)
-    except Exception:  # reported and counted by collect(), which exits non-zero
+    except Exception:  # noqa: BLE001  (reported with its traceback and counted; the CLI exits 1)
         return {"index": index, "lab": lab, "error": traceback.format_exc()}
     _write_json(_done_path(cfg, index), result)
     return result

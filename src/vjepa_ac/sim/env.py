@@ -78,7 +78,7 @@ class SimConfig:
 
     @property
     def substeps(self) -> int:
-        return int(round(1.0 / (self.control_hz * self.physics_dt)))
+        return round(1.0 / (self.control_hz * self.physics_dt))
 
 
 @dataclass
@@ -143,8 +143,8 @@ class FrankaSim:
         self.ik = DLSIK(m, EE_SITE, ARM_JOINTS, HOME_QPOS, IKConfig())
         self._site = self.ik.site
         self._arm_qadr = self.ik.qadr
-        jid = lambda n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)  # noqa: E731
-        bid = lambda n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n)  # noqa: E731
+        jid = lambda n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n)
+        bid = lambda n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n)
         self._grip_qadr = np.array([m.jnt_qposadr[jid(n)] for n in self.gripper.joints])
         self._n_arm = len(ARM_JOINTS)
         self._obj_qadr = {n: m.jnt_qposadr[jid(n)] for n in OBJECTS}
@@ -365,7 +365,7 @@ class FrankaSim:
             self._renderer.close()
             self._renderer = None
 
-    def __enter__(self) -> "FrankaSim":
+    def __enter__(self) -> FrankaSim:
         return self
 
     def __exit__(self, *exc) -> None:

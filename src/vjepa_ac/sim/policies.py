@@ -8,8 +8,8 @@ deliberate failures).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Callable, Generator
 
 import numpy as np
 
@@ -128,8 +128,8 @@ def grasp(sim: FrankaSim, rng: np.random.Generator, style: Style, name: str, lif
     spec = OBJECTS[name]
     offset = np.append(rng.normal(0.0, style.grasp_offset, 2), 0.0) if style.grasp_offset else np.zeros(3)
     yaw = object_grasp_yaw(sim, name)
-    grasp_point = lambda: sim.object_pose(name)[0] + [0.0, 0.0, spec.grasp_height] + offset  # noqa: E731
-    above = lambda: grasp_point() + [0.0, 0.0, 0.1]  # noqa: E731
+    grasp_point = lambda: sim.object_pose(name)[0] + [0.0, 0.0, spec.grasp_height] + offset
+    above = lambda: grasp_point() + [0.0, 0.0, 0.1]
     yield from move_to(sim, rng, style, above, lambda: yaw, 0.0, 12, tolerance=0.03)
     yield from move_to(sim, rng, style, grasp_point, lambda: yaw, 0.0, 6)
     yield from close_gripper(sim, rng, style)

@@ -88,12 +88,12 @@ def yaw_quat(yaw: float) -> np.ndarray:
     return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
 
 
-def look_at_mat(pos: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
+def look_at_mat(pos: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     """Orientation ``[3,3]`` (columns = camera x, y, z axes) of a MuJoCo camera at ``pos`` looking at
     ``target``: MuJoCo cameras look along their -z axis with +y up in the image."""
     fwd = np.asarray(target, np.float64) - np.asarray(pos, np.float64)
     fwd /= np.linalg.norm(fwd)
-    x = np.cross(fwd, up)
+    x = np.cross(fwd, np.asarray(up, np.float64))
     x /= np.linalg.norm(x)
     y = np.cross(x, fwd)
     return np.stack([x, y, -fwd], axis=1)

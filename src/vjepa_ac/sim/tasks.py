@@ -23,9 +23,10 @@ Pick-and-place switches goals after 4, 10 and 4 steps (``goal_schedule``), as in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -64,7 +65,7 @@ class TaskConfig:
 
 
 def make_task(name: TaskName, *, lab: str = EVAL_LABS[0], image_size: int = 128, seed: int | None = None,
-              sim: FrankaSim | None = None, **overrides) -> "Task":
+              sim: FrankaSim | None = None, **overrides) -> Task:
     """Build task ``name`` in ``lab``; ``overrides`` are TaskConfig fields (``object="box"``...) or
     SimConfig fields (``gripper="panda"``...). ``sim`` reuses a built simulator of the same config.
     With ``seed`` the task is reset once."""
@@ -176,7 +177,7 @@ class Task:
             return float(np.linalg.norm(self.sim.ee_pose()[0] - self._target))
         return float(np.linalg.norm(self.sim.object_pose(self.cfg.object)[0] - self.goals[-1].object_pos))
 
-    def expert_policy(self, noise: float = 0.0) -> "ExpertPolicy":
+    def expert_policy(self, noise: float = 0.0) -> ExpertPolicy:
         """The privileged scripted expert as a policy ``policy(obs, goal_image) -> action``; ``noise``
         (m) is the std of Gaussian noise on each translation (0: replays the goal images' path)."""
         return ExpertPolicy(self, noise)
@@ -197,7 +198,7 @@ class Task:
     def close(self) -> None:
         self.sim.close()
 
-    def __enter__(self) -> "Task":
+    def __enter__(self) -> Task:
         return self
 
     def __exit__(self, *exc) -> None:

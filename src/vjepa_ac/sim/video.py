@@ -26,7 +26,7 @@ def write_video(path: str | Path, frames: np.ndarray | list[np.ndarray], fps: fl
 
         path.parent.mkdir(parents=True, exist_ok=True)
         images = [Image.fromarray(f) for f in frames]
-        images[0].save(path, save_all=True, append_images=images[1:], duration=int(round(1000 / fps)), loop=0)
+        images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
     else:
         raise ValueError(f"{path}: unknown video suffix {suffix!r}; use .mp4 or .gif")
     return path
