@@ -22,7 +22,7 @@ import shutil
 import time
 import traceback
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,7 @@ class CollectConfig:
     sloppy: float = 0.15  # probability that a grasp attempt is made sloppy (offset grasp point, may miss)
     drop: float = 0.1  # probability that a held object is dropped from the air
     crf: int = 20  # H.264 quality (lower = better, larger files)
-    start_time: str = "2026-01-05T09:00:00"  # ISO time of episode 0; episode i is i minutes later
+    start_time: str = "2026-01-05T09:00:00"  # ISO time (UTC) of episode 0; episode i is i minutes later
     progress: bool = True  # tqdm progress bar
 
     def __post_init__(self):
@@ -191,7 +191,8 @@ def collect_episode(sim: FrankaSim, cfg: CollectConfig, index: int) -> dict:
     task = attempts[0]["task"] if attempts else "explore"
     when = episode_time(cfg, index)
     t = len(states_arr)
-    timestamps = int(when.timestamp() * 1000) + np.round(np.arange(t) * 1000.0 / sim.cfg.control_hz).astype(np.int64)
+    start_ms = int(when.replace(tzinfo=timezone.utc).timestamp() * 1000)  # start_time is read as UTC
+    timestamps = start_ms + np.round(np.arange(t) * 1000.0 / sim.cfg.control_hz).astype(np.int64)
     lab = sim.cfg.lab
     for stale in (True, False):  # a crash may have left a half-written folder
         shutil.rmtree(episode_folder(cfg.out_dir, lab, stale, when), ignore_errors=True)
