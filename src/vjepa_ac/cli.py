@@ -93,6 +93,29 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sim_collect(args: argparse.Namespace) -> int:
+    import json
+
+    from vjepa_ac.config import load_config
+    from vjepa_ac.sim.collect import CollectConfig, collect
+
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
+        config, overrides = None, [config, *overrides]  # only key=value overrides were given
+    summary = collect(load_config(CollectConfig, config, overrides))
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
+    return 1 if summary["errors"] else 0
+
+
+def _add_sim_commands(sub) -> None:
+    p = sub.add_parser("sim", help="the simulated DROID-like Franka")
+    sim_sub = p.add_subparsers(dest="sim_command", required=True)
+    c = sim_sub.add_parser("collect", help="collect scripted episodes in raw DROID format (resumable)")
+    c.add_argument("config", nargs="?", default=None, help="YAML overriding CollectConfig, e.g. configs/sim_collect.yaml")
+    c.add_argument("overrides", nargs="*", help="key=value overrides, e.g. episodes=1000 workers=2 sim.image_size=256")
+    c.set_defaults(func=_cmd_sim_collect)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vjepa-ac", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="TCP port (default 8765)")
     p.add_argument("overrides", nargs="*", help="ServeConfig key=value overrides, e.g. max_samples=1024")
     p.set_defaults(func=_cmd_serve)
+    _add_sim_commands(sub)
     return parser
 
 

@@ -80,6 +80,15 @@ def _left_and_right(cameras: dict[str, CameraRecording]) -> tuple[str | None, st
     return left, right
 
 
+def episode_folder(lab_root: str | Path, lab: str, success: bool, when: datetime) -> Path:
+    """``lab_root/<lab>/{success,failure}/<date>/<time>``, the folder ``write_droid_episode`` writes.
+
+    DROID names the time folder like "Fri_Jul__7_09:42:23_2023" (day padded with "_")."""
+    date = when.strftime("%Y-%m-%d")
+    clock = when.strftime("%a_%b_") + f"{when.day:>2}".replace(" ", "_") + when.strftime("_%H:%M:%S_%Y")
+    return Path(lab_root) / lab / ("success" if success else "failure") / date / clock
+
+
 def write_droid_episode(
     lab_root: str | Path,
     record: EpisodeRecord,
@@ -99,10 +108,8 @@ def write_droid_episode(
     for name, arr in (("cartesian_position", record.cartesian_position), ("gripper_position", record.gripper_position)):
         if len(arr) != t:
             raise ValueError(f"{name} has {len(arr)} rows, timestamps have {t}")
-    # DROID names the time folder like "Fri_Jul__7_09:42:23_2023" (day padded with "_")
     date = when.strftime("%Y-%m-%d")
-    clock = when.strftime("%a_%b_") + f"{when.day:>2}".replace(" ", "_") + when.strftime("_%H:%M:%S_%Y")
-    rel = Path(record.lab) / ("success" if record.success else "failure") / date / clock
+    rel = episode_folder("", record.lab, record.success, when)
     folder = Path(lab_root) / rel
     if (folder / L.TRAJECTORY_FILE).exists():
         raise FileExistsError(f"{folder} already holds an episode; give each episode its own time")
