@@ -268,26 +268,54 @@ def _entry(ckpt: Mapping[str, Any], key: str, source: str) -> Mapping[str, Tenso
     return ckpt[key]
 
 
+ENCODER_KWARGS_KEY = "encoder_kwargs"  # our encoder files also store the constructor arguments
+
+
 def load_released_encoder(name_or_path: str | Path, key: str | None = None,
                           encoder_kwargs: Mapping[str, Any] | None = None,
                           cache_dir: str | Path | None = None) -> VisionTransformer:
     """An encoder of the public release by name (``vitl``, ``vith``, ``vitg``, ``vitg-384``,
     ``vjepa2-ac-vitg``: downloaded once), or from a local file in the same format.
 
-    A local file named like a release (``vitg.pt``) gets that release's architecture; otherwise
-    give ``encoder_kwargs`` (the public constructor's arguments) and ``key`` (default
-    ``target_encoder``, the weights the AC recipe uses).
+    The architecture comes from ``encoder_kwargs`` (the public constructor's arguments) when
+    given, else from the file's own ``encoder_kwargs`` entry (files written by ``save_encoder``),
+    else from the release the file is named after. ``key`` defaults to the release's entry, or
+    ``target_encoder`` (the weights the AC recipe uses).
     """
     s = str(name_or_path)
     rel = RELEASED.get(s) or RELEASED.get(Path(s).stem)
     source = rel.url if s in RELEASED else name_or_path
-    if encoder_kwargs is None:
-        if rel is None:
-            raise ValueError(f"{name_or_path}: not a released file name; pass encoder_kwargs")
-        encoder_kwargs = dict(img_size=rel.img_size, patch_size=16, tubelet_size=2, **ENCODER_PRESETS[rel.encoder_preset])
     ckpt = read_checkpoint(source, cache_dir)
+    if encoder_kwargs is None:
+        if ENCODER_KWARGS_KEY in ckpt:
+            encoder_kwargs = dict(ckpt[ENCODER_KWARGS_KEY])
+        elif rel is not None:
+            encoder_kwargs = dict(img_size=rel.img_size, patch_size=16, tubelet_size=2,
+                                  **ENCODER_PRESETS[rel.encoder_preset])
+        else:
+            raise ValueError(f"{name_or_path}: not a released file name and no stored encoder_kwargs; "
+                             "pass encoder_kwargs")
     sd = _entry(ckpt, key or (rel.encoder_key if rel else "target_encoder"), str(source))
     return load_encoder(sd, **encoder_kwargs)
+
+
+def encoder_kwargs(cfg: EncoderConfig) -> dict[str, Any]:
+    """The public constructor arguments that rebuild ``cfg``."""
+    return dict(img_size=cfg.img_size, patch_size=cfg.patch_size, tubelet_size=cfg.tubelet_size,
+                embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio,
+                qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps)
+
+
+def save_encoder(encoder: VisionTransformer, path: str | Path) -> Path:
+    """Write ``encoder`` in the released layout (``target_encoder``) plus its constructor
+    arguments, atomically, so ``load_released_encoder(path)`` rebuilds it without other input."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    torch.save({"target_encoder": state, ENCODER_KWARGS_KEY: encoder_kwargs(encoder.cfg)}, tmp)
+    tmp.replace(path)
+    return path
 
 
 def load_released_ac(path_or_url: str | Path = RELEASED["vjepa2-ac-vitg"].url,

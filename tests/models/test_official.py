@@ -132,3 +132,18 @@ def test_hf_key_mapping_matches_transformers_vjepa2(tmp_path):
     hf.save_pretrained(tmp_path / "hf")
     with torch.no_grad():
         torch.testing.assert_close(load_hf_encoder(tmp_path / "hf")(clip), ref, atol=1e-5, rtol=0)
+
+
+def test_saved_encoder_files_describe_their_architecture(tmp_path):
+    from vjepa_ac.official import save_encoder
+
+    enc, _ = _small_models()
+    path = save_encoder(enc, tmp_path / "sim_encoder.pt")
+    again = load_released_encoder(path)
+    assert again.cfg == enc.cfg
+    clip = torch.randn(1, 3, 2, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(again(clip), enc(clip), atol=0, rtol=0)
+    with pytest.raises(ValueError, match="encoder_kwargs"):
+        torch.save({"target_encoder": enc.state_dict()}, tmp_path / "plain.pt")
+        load_released_encoder(tmp_path / "plain.pt")

@@ -122,12 +122,14 @@ def load_cache_encoder(cfg: EncodeConfig) -> VisionTransformer:
     if cfg.checkpoint == "random":
         torch.manual_seed(cfg.seed)
         return build_encoder(EncoderConfig.preset(cfg.encoder_preset, img_size=cfg.clips.resolution)).eval()
-    from vjepa_ac.official import RELEASED, load_released_encoder
+    from vjepa_ac.official import ENCODER_KWARGS_KEY, RELEASED, load_released_encoder, read_checkpoint
 
     named = cfg.checkpoint in RELEASED or Path(cfg.checkpoint).stem in RELEASED
+    # local files carry their architecture (save_encoder) or get the configured preset
+    self_describing = not named and ENCODER_KWARGS_KEY in read_checkpoint(cfg.checkpoint)
     kwargs = (
         None
-        if named
+        if named or self_describing
         else dict(
             img_size=cfg.clips.resolution,
             patch_size=16,
