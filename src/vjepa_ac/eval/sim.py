@@ -155,6 +155,16 @@ def _distance_cell(s: dict | None) -> str:
     return f"{100 * s['distance_mean']:.1f} ± {100 * s['distance_std']:.1f}"
 
 
+def _describe_policy(settings: dict) -> str:
+    if "planner_config" not in settings:
+        return ", ".join(f"{k}={v}" for k, v in settings.items())
+    p, mpc = settings["planner_config"], settings["mpc"]
+    budget = f"{p['num_samples']} samples x {p['iterations']} iterations"
+    return (f"{settings['kind']} ({settings['planner_type']}: {budget}, horizon {p['horizon']}, {p['energy']} energy, "
+            f"xyz {p['xyz_bound']} {p['xyz_radius']} m, search {'+'.join(p['search'])}, "
+            f"warm start {mpc['warm_start']})")
+
+
 def markdown_report(header: dict, rows: list[dict]) -> str:
     """The results table: one row per (task, object, lab), policies side by side."""
     policies = list(dict.fromkeys(p for r in rows for p in r["policies"]))
@@ -178,8 +188,7 @@ def markdown_report(header: dict, rows: list[dict]) -> str:
         f"- model: `{model.get('model_id')}` ({model.get('source')})",
         f"- camera: {env.get('image_size')} px; step limits: {env.get('max_steps') or 'task defaults'}",
     ]
-    for name, settings in header.get("policies", {}).items():
-        lines.append(f"- {name}: " + ", ".join(f"{k}={v}" for k, v in settings.items() if k != "planner_config"))
+    lines += [f"- {name}: {_describe_policy(settings)}" for name, settings in header.get("policies", {}).items()]
     lines += [
         "",
         "Success: successes/episodes = rate [Wilson 95% interval]. Final distance: end effector to the goal "
