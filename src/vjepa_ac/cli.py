@@ -122,10 +122,10 @@ def _cmd_eval_sim(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(EvalSimConfig, *_config_and_overrides(args))
+        results = run_sim_eval(args.model, cfg)
     except ConfigError as e:
         print(f"vjepa-ac eval sim: config error: {e}", file=sys.stderr)
         return 2
-    results = run_sim_eval(args.model, cfg)
     for name, s in results["summary"][-1]["policies"].items():
         lo, hi = s["ci95"]
         print(f"{name}: {s['successes']}/{s['episodes']} successes ({100 * s['success_rate']:.0f}%, 95% CI "

@@ -99,17 +99,21 @@ def random_baseline(planner_cfg: SearchConfig, seed: int = 0) -> RandomPolicy:
     return RandomPolicy(seed, planner_cfg.xyz_radius, planner_cfg.xyz_bound, gripper)
 
 
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where two JSON-like values differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new), key=str)
+                for d in _differences(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else str(k))]
+    return [] if old == new else [f"{prefix}: stored {old!r}, now {new!r}"]
+
+
 def _check_compatible(stored: dict, current: dict) -> None:
     """Results of another model / planner setting / environment must not share a policy name."""
-    problems = []
-    for section in ("env",):
-        if stored.get(section) != current[section]:
-            problems.append(f"{section}: stored {stored.get(section)}, now {current[section]}")
+    problems = _differences(stored.get("env"), current["env"], "env")
     for name, settings in current["policies"].items():
         old = stored.get("policies", {}).get(name)
-        if old is not None and old != settings:
-            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-            problems.append(f"policy {name!r} differs in {diff}")
+        if old is not None:
+            problems += [f"policy {name!r} {d}" for d in _differences(old, settings)]
     if problems:
         raise ConfigError(f"the results file holds episodes run with other settings ({'; '.join(problems)}); "
                           f"choose another out_dir, another name=, or delete the file")
