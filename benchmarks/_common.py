@@ -51,6 +51,14 @@ def emit(result: dict) -> None:
     print(json.dumps(result))
 
 
+def current_memory_mb(device: torch.device) -> float:
+    """CUDA memory allocated on ``device``, or this process's resident memory (MB)."""
+    if device.type == "cuda":
+        sync(device)
+        return torch.cuda.memory_allocated(device) / 2**20
+    return rss_now_mb()
+
+
 class PeakMemory:
     """Peak memory of the code inside ``with PeakMemory(device) as m: ...`` -> ``m.peak_mb``,
     ``m.start_mb`` (MB). CUDA: ``max_memory_allocated`` (reset on entry). CPU: the process's
@@ -69,12 +77,10 @@ class PeakMemory:
             time.sleep(self.interval)
 
     def __enter__(self) -> "PeakMemory":
+        self.start_mb = self.peak_mb = current_memory_mb(self.device)
         if self.device.type == "cuda":
-            sync(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
-            self.start_mb = torch.cuda.memory_allocated(self.device) / 2**20
         else:
-            self.start_mb = self.peak_mb = rss_now_mb()
             self._thread = threading.Thread(target=self._poll, daemon=True)
             self._thread.start()
         return self

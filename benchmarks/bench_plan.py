@@ -14,9 +14,9 @@ that reruns the whole sequence at every horizon step.
     python benchmarks/bench_plan.py --world-model predictor --predictor paper --chunk-size 100
 
 Each result also gives the peak memory of its timed plans (CUDA: max allocated; CPU: resident
-memory sampled by a thread) and the part of it above the memory at the case's start (the
-planner's working memory). ``--chunk-size`` takes several values (``all`` = no chunking) to
-show how chunking bounds that memory:
+memory sampled by a thread) and the part of it above ``base_mb``, the memory once the model and
+its inputs are built (the planner's working memory). ``--chunk-size`` takes several values
+(``all`` = no chunking) to show how chunking bounds that memory:
 
     python benchmarks/bench_plan.py --world-model predictor --predictor small --horizons 1 3 \
         --chunk-size all 400 100 25
@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PeakMemory, device_name, sync  # noqa: E402
+from _common import PeakMemory, current_memory_mb, device_name, sync  # noqa: E402
 
 from vjepa_ac.plan.cem import cem  # noqa: E402
 from vjepa_ac.plan.config import CEMConfig  # noqa: E402
@@ -54,6 +54,8 @@ def build_toy(args: argparse.Namespace, device: torch.device) -> tuple[RolloutMo
 PREDICTORS = {
     # the sim default's size: 128 px frames (8x8 tokens) of a ViT-tiny-width encoder
     "small": dict(preset="small", img_size=(128, 128), embed_dim=192),
+    # configs/sim.yaml's model: 128 px (8x8 tokens), width 192, 4 layers
+    "sim": dict(preset="tiny", img_size=(128, 128), embed_dim=192),
     # the paper: ViT-g features at 256 px (16x16 tokens)
     "paper": dict(preset="paper", img_size=(256, 256), embed_dim=1408),
 }
@@ -102,7 +104,8 @@ def build_predictor(args: argparse.Namespace, device: torch.device):
 WORLD_MODELS = {"toy": build_toy, "predictor": build_predictor}
 
 
-def time_plans(model, context, goal, cfg: CEMConfig, device: torch.device, repeats: int) -> tuple[float, PeakMemory]:
+def time_plans(model, context, goal, cfg: CEMConfig, device: torch.device,
+               repeats: int) -> tuple[float, PeakMemory]:
     """Mean seconds of one ``cem`` call after one warm-up call, and the peak memory of the timed calls."""
     generator = torch.Generator(device=device).manual_seed(0)
     cem(model, context, goal, cfg, generator)  # warm-up (allocator, kernels)
@@ -142,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     model, context, goal = WORLD_MODELS[args.world_model](args, device)
+    base_mb = current_memory_mb(device)  # the model and its inputs, before any plan
     results = []
     for horizon in args.horizons:
         for chunk in args.chunk_size:
@@ -150,15 +154,18 @@ def main(argv: list[str] | None = None) -> int:
             seconds, memory = time_plans(model, context, goal, cfg, device, args.repeats)
             rollouts = args.samples * args.iterations + 1  # + the re-scored plan
             results.append({"horizon": horizon, "chunk_size": chunk, "s_per_action": round(seconds, 5),
-                             "rollouts_per_s": round(rollouts / seconds, 1), "peak_mb": round(memory.peak_mb, 1),
-                             "peak_over_start_mb": round(memory.peak_mb - memory.start_mb, 1)})
+                            "rollouts_per_s": round(rollouts / seconds, 1),
+                            "peak_mb": round(memory.peak_mb, 1),
+                            "peak_over_base_mb": round(memory.peak_mb - base_mb, 1)})
     print(json.dumps({
         "bench": "plan", "device": device_name(device), "world_model": args.world_model,
         "planner": "cem", "samples": args.samples, "iterations": args.iterations,
         "elites": args.elites, "tokens": args.tokens,
         "width": args.width, "repeats": args.repeats, "predictor": args.predictor if args.world_model ==
-        "predictor" else None, "full_recompute": args.full_recompute, "memory": "cuda max allocated" if device.type == "cuda" else
-        "cpu resident (sampled)", "torch": torch.__version__, "results": results,
+        "predictor" else None, "full_recompute": args.full_recompute,
+        "memory": "cuda max allocated" if device.type == "cuda" else "cpu resident (sampled)",
+        "base_mb": round(base_mb, 1),
+        "torch": torch.__version__, "results": results,
     }))
     return 0
 

@@ -51,21 +51,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seven_numbers(text: str, flag: str):
+    """A state given on the command line: 7 numbers separated by spaces or commas."""
+    import numpy as np
+
+    try:
+        v = np.array([float(x) for x in text.replace(",", " ").split()], dtype=np.float64)
+    except ValueError:
+        v = np.zeros(0)
+    if v.shape != (7,) or not np.all(np.isfinite(v)):
+        raise ValueError(f"{flag} needs 7 finite numbers (xyz, euler xyz, gripper), got {text!r}")
+    return v
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     import json
     import time
-
-    import numpy as np
 
     from vjepa_ac.data.images import read_image
     from vjepa_ac.load import load_world_model
     from vjepa_ac.plan.config import MPCConfig, load_planner_config
     from vjepa_ac.plan.mpc import Planner
 
-    state = np.array([float(v) for v in args.state.replace(",", " ").split()], dtype=np.float64)
-    if state.shape != (7,) or not np.all(np.isfinite(state)):
-        print(f"vjepa-ac plan: --state needs 7 finite numbers (xyz, euler xyz, gripper), got {args.state!r}",
-              file=sys.stderr)
+    try:
+        state = _seven_numbers(args.state, "--state")
+    except ValueError as e:
+        print(f"vjepa-ac plan: {e}", file=sys.stderr)
         return 2
     cfg = load_planner_config(args.planner, args.planner_config, args.overrides)
     loaded = load_world_model(args.model, device=args.device)
@@ -128,8 +139,8 @@ def _cmd_eval_sim(args: argparse.Namespace) -> int:
         return 2
     for name, s in results["summary"][-1]["policies"].items():
         lo, hi = s["ci95"]
-        print(f"{name}: {s['successes']}/{s['episodes']} successes ({100 * s['success_rate']:.0f}%, 95% CI "
-              f"{100 * lo:.0f}-{100 * hi:.0f}%), final distance {100 * s['distance_mean']:.1f} cm, "
+        print(f"{name}: {s['successes']}/{s['episodes']} successes ({100 * s['success_rate']:.0f}%, "
+              f"95% CI {100 * lo:.0f}-{100 * hi:.0f}%), final distance {100 * s['distance_mean']:.1f} cm, "
               f"{s['action_time_median']:.3f} s/action")
     print(f"table: {cfg.out_dir / RESULTS_MD}")
     return 0
@@ -148,10 +159,12 @@ def _cmd_eval_offline(args: argparse.Namespace) -> int:
         print(f"vjepa-ac eval offline: config error: {e}", file=sys.stderr)
         return 2
     pred, act = results["prediction"], results["action_score"]
-    print(f"teacher forcing L1 {pred['teacher_forcing']:.4f}, rollout L1 {pred['rollout']:.4f} ({pred['clips']} clips)")
+    print(f"teacher forcing L1 {pred['teacher_forcing']:.4f}, rollout L1 {pred['rollout']:.4f} "
+          f"({pred['clips']} clips)")
     if act:
-        print(f"action xyz L1: plan {100 * act['plan']['xyz_l1']:.2f} cm, random {100 * act['random']['xyz_l1']:.2f} cm, "
-              f"zero {100 * act['zero']['xyz_l1']:.2f} cm ({act['steps']} steps)")
+        cm = {k: f"{100 * act[k]['xyz_l1']:.2f} cm" for k in ("plan", "random", "zero")}
+        print(f"action xyz L1: plan {cm['plan']}, random {cm['random']}, zero {cm['zero']} "
+              f"({act['steps']} steps)")
     print(f"report: {results['config']['out_dir']}/offline.md")
     return 0
 
@@ -159,19 +172,9 @@ def _cmd_eval_offline(args: argparse.Namespace) -> int:
 def _cmd_landscape(args: argparse.Namespace) -> int:
     import json
 
-    import numpy as np
-
     from vjepa_ac.data.images import read_image
     from vjepa_ac.eval.landscape import frame_pair_landscape, load_npz_pair, save_landscape
     from vjepa_ac.serve.model import load_service_model
-
-    def seven(text: str | None, flag: str) -> np.ndarray | None:
-        if text is None:
-            return None
-        v = np.array([float(x) for x in text.replace(",", " ").split()])
-        if v.shape != (7,) or not np.all(np.isfinite(v)):
-            raise ValueError(f"{flag} needs 7 finite numbers (xyz, euler xyz, gripper), got {text!r}")
-        return v
 
     try:
         if args.npz is not None:
@@ -180,42 +183,48 @@ def _cmd_landscape(args: argparse.Namespace) -> int:
             image, goal, state, next_state = load_npz_pair(args.npz, args.traj)
         else:
             if not (args.image and args.goal and args.state):
-                raise ValueError("give --npz FILE, or --image, --goal and --state (and optionally --next-state)")
+                raise ValueError("give --npz FILE, or --image, --goal and --state (and --next-state)")
             image, goal = read_image(args.image), read_image(args.goal)
-            state, next_state = seven(args.state, "--state"), seven(args.next_state, "--next-state")
+            state = _seven_numbers(args.state, "--state")
+            next_state = None if args.next_state is None else _seven_numbers(args.next_state, "--next-state")
     except ValueError as e:
         print(f"vjepa-ac landscape: {e}", file=sys.stderr)
         return 2
     served = load_service_model(args.model, device=args.device)
-    landscape = frame_pair_landscape(served.world_model, image, goal, state, next_state, gripper=args.gripper,
-                                     grid=args.grid, steps=args.steps, energy=args.energy,
-                                     chunk_size=args.chunk_size)
+    landscape = frame_pair_landscape(served.world_model, image, goal, state, next_state,
+                                     gripper=args.gripper, grid=args.grid, steps=args.steps,
+                                     energy=args.energy, chunk_size=args.chunk_size)
     summary = save_landscape(landscape, args.out, args.through, meta={"model_id": served.model_id})
     print(json.dumps({k: v for k, v in summary.items() if k != "true_action"}))
     return 0
 
 
 def _add_eval_commands(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a world model: closed loop in the sim, or offline on held-out data")
+    model_help = "a training run folder, a checkpoint, a release name (vjepa2-ac-vitg), or tiny:"
+    p = sub.add_parser("eval", help="evaluate a world model: in the sim, or offline on held-out data")
     eval_sub = p.add_subparsers(dest="eval_command", required=True)
-    s = eval_sub.add_parser("sim", help="planner + random baseline on the sim tasks (resumable; docs/eval.md)")
-    s.add_argument("model", help="a training run folder, a checkpoint, a release name, or tiny: (smoke tests)")
+    s = eval_sub.add_parser("sim", help="planner + random baseline on the sim tasks (resumable)")
+    s.add_argument("model", help=model_help)
     s.add_argument("config", nargs="?", default=None, help="YAML overriding EvalSimConfig")
-    s.add_argument("overrides", nargs="*", help="key=value, e.g. sim.episodes=5 sim.tasks=[reach] plan.num_samples=400")
+    s.add_argument("overrides", nargs="*",
+                   help="key=value, e.g. sim.episodes=5 sim.tasks=[reach] plan.num_samples=400")
     s.set_defaults(func=_cmd_eval_sim)
-    o = eval_sub.add_parser("offline", help="prediction L1 per horizon and the action score on held-out episodes")
-    o.add_argument("model", help="a training run folder, a checkpoint, a release name, or tiny:")
-    o.add_argument("config", nargs="?", default=None, help="YAML overriding OfflineEvalConfig (data, planner)")
-    o.add_argument("overrides", nargs="*", help="key=value, e.g. dataset.droid.root=/data/droid action_score.clips=8")
+    o = eval_sub.add_parser("offline", help="prediction L1 per horizon and action score, held-out episodes")
+    o.add_argument("model", help=model_help)
+    o.add_argument("config", nargs="?", default=None, help="YAML overriding OfflineEvalConfig")
+    o.add_argument("overrides", nargs="*",
+                   help="key=value, e.g. dataset.droid.root=/data/droid action_score.clips=8")
     o.set_defaults(func=_cmd_eval_offline)
     p = sub.add_parser("landscape", help="energy over a grid of xyz actions for a frame pair, as heatmaps")
-    p.add_argument("model", help="a training run folder, a checkpoint, a release name, or tiny:")
-    p.add_argument("--npz", default=None, help="observations [B,T,H,W,3] + states [B,T,7]: first -> last frame")
+    p.add_argument("model", help=model_help)
+    p.add_argument("--npz", default=None,
+                   help="observations [B,T,H,W,3] + states [B,T,7]: first -> last frame")
     p.add_argument("--traj", type=int, default=0, help="--npz: which trajectory")
     p.add_argument("--image", default=None, help="current camera image")
     p.add_argument("--goal", default=None, help="goal image")
     p.add_argument("--state", default=None, help="7 numbers: current x y z roll pitch yaw gripper")
-    p.add_argument("--next-state", default=None, help="7 numbers: the state at the goal (marks the recorded action)")
+    p.add_argument("--next-state", default=None,
+                   help="7 numbers: the state at the goal (marks the recorded action)")
     p.add_argument("--grid", type=float, default=0.075, help="m, half-width of the grid per axis")
     p.add_argument("--steps", type=int, default=21, help="grid points per axis (odd: 0 is on the grid)")
     p.add_argument("--gripper", choices=["true", "zero"], default="true",
@@ -225,7 +234,8 @@ def _add_eval_commands(sub) -> None:
     p.add_argument("--energy", choices=["l1", "l2"], default="l1")
     p.add_argument("--chunk-size", type=int, default=1024, help="grid actions per world-model call")
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", default="landscape.png", help="PNG; the grid goes to .npz and a summary to .json beside it")
+    p.add_argument("--out", default="landscape.png",
+                   help="PNG; the grid goes to .npz and a summary to .json beside it")
     p.set_defaults(func=_cmd_landscape)
 
 

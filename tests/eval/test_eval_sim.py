@@ -8,15 +8,29 @@ import pytest
 from vjepa_ac.cli import main
 from vjepa_ac.config import ConfigError, load_config
 
-pytestmark = [pytest.mark.sim, pytest.mark.skipif(importlib.util.find_spec("mujoco") is None, reason="no [sim] extra")]
+pytestmark = [
+    pytest.mark.sim,
+    pytest.mark.skipif(importlib.util.find_spec("mujoco") is None, reason="no [sim] extra"),
+]
 
 TINY_BUDGET = ["plan.num_samples=16", "plan.iterations=2", "plan.num_elites=4"]
 
 
 def _args(model, out, *extra):
-    return ["eval", "sim", str(model), f"out_dir={out}", "sim.tasks=[reach,pick_and_place]", "sim.labs=[eval_kitchen]",
-            "sim.episodes=1", "sim.image_size=64", "sim.objects={pick_and_place: [cube]}", "sim.progress=false",
-            *TINY_BUDGET, *extra]
+    return [
+        "eval",
+        "sim",
+        str(model),
+        f"out_dir={out}",
+        "sim.tasks=[reach,pick_and_place]",
+        "sim.labs=[eval_kitchen]",
+        "sim.episodes=1",
+        "sim.image_size=64",
+        "sim.objects={pick_and_place: [cube]}",
+        "sim.progress=false",
+        *TINY_BUDGET,
+        *extra,
+    ]
 
 
 def test_eval_sim_command_writes_results_and_resumes(tiny_run, tmp_path, capsys, monkeypatch):
@@ -30,8 +44,12 @@ def test_eval_sim_command_writes_results_and_resumes(tiny_run, tmp_path, capsys,
     assert "planner: " in printed and "random: " in printed
     res = json.loads((out / "results.json").read_text())
     keys = sorted((e["policy"], e["task"]) for e in res["episodes"])
-    assert keys == [("planner", "pick_and_place"), ("planner", "reach"), ("random", "pick_and_place"),
-                    ("random", "reach")]
+    assert keys == [
+        ("planner", "pick_and_place"),
+        ("planner", "reach"),
+        ("random", "pick_and_place"),
+        ("random", "reach"),
+    ]
     planner = res["policies"]["planner"]
     assert planner["planner_config"]["num_samples"] == 16 and planner["model_id"] == res["model"]["model_id"]
     assert res["policies"]["random"]["xyz_radius"] == planner["planner_config"]["xyz_radius"]
@@ -51,15 +69,23 @@ def test_eval_sim_command_writes_results_and_resumes(tiny_run, tmp_path, capsys,
     # a rerun skips every stored episode; a second seed only runs the new ones
     ran = []
     real = eval_sim.evaluate_policy
-    monkeypatch.setattr(eval_sim, "evaluate_policy",
-                        lambda policy, cfg, **kw: ran.append([k for k in cfg.episode_keys(kw["name"])
-                                                              if k not in kw["skip"]]) or real(policy, cfg, **kw))
+    monkeypatch.setattr(
+        eval_sim,
+        "evaluate_policy",
+        lambda policy, cfg, **kw: (
+            ran.append([k for k in cfg.episode_keys(kw["name"]) if k not in kw["skip"]])
+            or real(policy, cfg, **kw)
+        ),
+    )
     assert main(_args(tiny_run, out)) == 0
     assert ran == [[], []]
     assert json.loads((out / "results.json").read_text())["episodes"] == res["episodes"]
     ran.clear()
     assert main(_args(tiny_run, out, "sim.tasks=[reach]", "sim.episodes=2")) == 0
-    assert ran == [[("planner", "reach", "cup", "eval_kitchen", 1)], [("random", "reach", "cup", "eval_kitchen", 1)]]
+    assert ran == [
+        [("planner", "reach", "cup", "eval_kitchen", 1)],
+        [("random", "reach", "cup", "eval_kitchen", 1)],
+    ]
     assert len(json.loads((out / "results.json").read_text())["episodes"]) == 6
 
     # another planner setting under the same name is refused; under another name it is added
@@ -67,10 +93,24 @@ def test_eval_sim_command_writes_results_and_resumes(tiny_run, tmp_path, capsys,
     assert main(_args(tiny_run, out, "plan.num_samples=32", "sim.tasks=[reach]")) == 2
     assert "policy 'planner' planner_config.num_samples: stored 16, now 32" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="env.image_size: stored 64, now 32"):
-        run_sim_eval(str(tiny_run), load_config(EvalSimConfig, None, _args(tiny_run, out, "sim.image_size=32")[3:]))
+        run_sim_eval(
+            str(tiny_run), load_config(EvalSimConfig, None, _args(tiny_run, out, "sim.image_size=32")[3:])
+        )
     ran.clear()
-    assert main(_args(tiny_run, out, "plan.num_samples=32", "sim.tasks=[reach]", "name=cem32", "baseline=false",
-                      "sim.video=none")) == 0
+    assert (
+        main(
+            _args(
+                tiny_run,
+                out,
+                "plan.num_samples=32",
+                "sim.tasks=[reach]",
+                "name=cem32",
+                "baseline=false",
+                "sim.video=none",
+            )
+        )
+        == 0
+    )
     res = json.loads((out / "results.json").read_text())
     assert set(res["policies"]) == {"planner", "random", "cem32"} and len(res["episodes"]) == 7
     assert "cem32 success" in (out / "results.md").read_text()

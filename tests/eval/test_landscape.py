@@ -17,7 +17,9 @@ from vjepa_ac.plan.toy import ToyWorldModel
 def test_action_grid_order_and_layout():
     a = action_grid(0.05, 3, gripper=0.5)
     assert a.shape == (27, 7)
-    assert torch.equal(a[0, :3], torch.tensor([-0.05, -0.05, -0.05])) and torch.equal(a[1, :3], torch.tensor([-0.05, -0.05, 0.0]))
+    assert torch.equal(a[0, :3], torch.tensor([-0.05, -0.05, -0.05])) and torch.equal(
+        a[1, :3], torch.tensor([-0.05, -0.05, 0.0])
+    )
     assert torch.equal(a[9, :3], torch.tensor([0.0, -0.05, -0.05]))  # dx slowest, dz fastest ("ij")
     assert torch.all(a[:, 3:6] == 0) and torch.all(a[:, 6] == 0.5)
     with pytest.raises(ValueError):
@@ -31,22 +33,48 @@ def test_landscape_minimum_is_the_known_optimum():
     target = start.clone()
     target[:3] += offset
     true = torch.cat([offset, torch.zeros(4)])
-    land = energy_landscape(model, Context.single(model.embed(start), start), model.embed(target), grid=0.075,
-                            steps=11, chunk_size=100, true_action=true)
+    land = energy_landscape(
+        model,
+        Context.single(model.embed(start), start),
+        model.embed(target),
+        grid=0.075,
+        steps=11,
+        chunk_size=100,
+        true_action=true,
+    )
     assert land.energies.shape == (11, 11, 11)
     np.testing.assert_allclose(land.argmin, offset.numpy(), atol=1e-6)
     s = land.summary()
     assert s["argmin_to_true_l2"] < 1e-6 and s["true_inside_grid"] and s["true_energy"] < 1e-5
     assert s["min_energy"] == pytest.approx(s["true_energy"], abs=1e-5) and s["zero_energy"] > s["min_energy"]
     # chunking does not change the numbers
-    again = energy_landscape(model, Context.single(model.embed(start), start), model.embed(target), grid=0.075,
-                             steps=11, chunk_size=None)
+    again = energy_landscape(
+        model,
+        Context.single(model.embed(start), start),
+        model.embed(target),
+        grid=0.075,
+        steps=11,
+        chunk_size=None,
+    )
     np.testing.assert_allclose(again.energies, land.energies, rtol=1e-6)
 
 
 def test_landscape_command_on_the_franka_example(tmp_path, capsys):
     out = tmp_path / "land" / "franka.png"
-    rc = main(["landscape", "tiny:", "--npz", str(FRANKA_EXAMPLE), "--steps", "5", "--out", str(out), "--device", "cpu"])
+    rc = main(
+        [
+            "landscape",
+            "tiny:",
+            "--npz",
+            str(FRANKA_EXAMPLE),
+            "--steps",
+            "5",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     printed = json.loads(capsys.readouterr().out)
     assert out.stat().st_size > 10_000
@@ -65,12 +93,20 @@ def test_landscape_command_on_the_franka_example(tmp_path, capsys):
 def test_landscape_plot_axes():
     model = ToyWorldModel()
     start = torch.zeros(7)
-    land = energy_landscape(model, Context.single(model.embed(start), start), model.embed(start + 0.02), steps=5,
-                            true_action=torch.full((7,), 0.02))
+    land = energy_landscape(
+        model,
+        Context.single(model.embed(start), start),
+        model.embed(start + 0.02),
+        steps=5,
+        true_action=torch.full((7,), 0.02),
+    )
     fig = plot_landscape(land, through="zero")
     axes = fig.axes[:3]
-    assert [(a.get_xlabel(), a.get_ylabel()) for a in axes] == [("dx (cm)", "dy (cm)"), ("dx (cm)", "dz (cm)"),
-                                                                  ("dy (cm)", "dz (cm)")]
+    assert [(a.get_xlabel(), a.get_ylabel()) for a in axes] == [
+        ("dx (cm)", "dy (cm)"),
+        ("dx (cm)", "dz (cm)"),
+        ("dy (cm)", "dz (cm)"),
+    ]
     assert axes[0].get_title() == "dx-dy at dz = 0.0 cm"
     assert axes[0].get_images()[0].get_array().shape == (5, 5)
     assert axes[0].get_xlim() == pytest.approx((-9.375, 9.375))  # 3.75 cm cells centred on -7.5 .. 7.5 cm

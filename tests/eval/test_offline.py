@@ -29,8 +29,16 @@ def test_action_score_of_a_known_optimum():
     start = torch.tensor([0.4, 0.0, 0.3, 0.0, 0.0, 0.0, 0.0])
     true = torch.tensor([0.03, -0.02, 0.01, 0.0, 0.0, 0.0, 0.0])
     g = torch.Generator().manual_seed(0)
-    rec = score_step(model, model.embed(start), start, model.embed(start + true), true,
-                     CEMConfig(num_samples=200, iterations=8), 32, g)
+    rec = score_step(
+        model,
+        model.embed(start),
+        start,
+        model.embed(start + true),
+        true,
+        CEMConfig(num_samples=200, iterations=8),
+        32,
+        g,
+    )
     assert rec["plan_l1"] < 0.01 and rec["plan_cos"] > 0.95 and rec["true_inside"]
     assert rec["zero_l1"] == pytest.approx(0.06) and rec["random_l1"] > rec["plan_l1"]
     assert rec["energy_true"] < 1e-5 and rec["energy_plan"] < rec["energy_zero"]
@@ -46,8 +54,19 @@ def test_cosine_has_no_direction_at_zero():
 
 def test_eval_offline_command(tiny_run, droid, tmp_path, capsys):
     out = tmp_path / "offline"
-    rc = main(["eval", "offline", str(tiny_run), f"out_dir={out}", f"dataset.droid.root={droid}",
-               "dataset.val_fraction=0.5", "action_score.clips=2", "action_score.steps_per_clip=2", *BUDGET])
+    rc = main(
+        [
+            "eval",
+            "offline",
+            str(tiny_run),
+            f"out_dir={out}",
+            f"dataset.droid.root={droid}",
+            "dataset.val_fraction=0.5",
+            "action_score.clips=2",
+            "action_score.steps_per_clip=2",
+            *BUDGET,
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert "teacher forcing L1" in capsys.readouterr().out
     res = json.loads((out / "offline.json").read_text())
@@ -69,9 +88,15 @@ def test_eval_offline_command(tiny_run, droid, tmp_path, capsys):
 
 def test_eval_offline_needs_held_out_episodes(tiny_run, droid, tmp_path):
     with pytest.raises(ConfigError, match="val_fraction"):
-        run_offline_eval(str(tiny_run), None, [f"out_dir={tmp_path}", f"dataset.droid.root={droid}"], progress=False)
+        run_offline_eval(
+            str(tiny_run), None, [f"out_dir={tmp_path}", f"dataset.droid.root={droid}"], progress=False
+        )
     with pytest.raises(ConfigError, match="resolution"):
-        run_offline_eval(str(tiny_run), None, [f"dataset.droid.root={droid}", "clips.resolution=64", "split=all"],
-                         progress=False)
+        run_offline_eval(
+            str(tiny_run),
+            None,
+            [f"dataset.droid.root={droid}", "clips.resolution=64", "split=all"],
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="frobnicate"):
         run_offline_eval(str(tiny_run), None, ["plan.frobnicate=1"], progress=False)

@@ -20,9 +20,14 @@ SIZE = 64
 
 def test_wilson_interval_known_values():
     # the interval is {p : |k/n - p| <= z sqrt(p (1 - p) / n)}; bounds found by root finding (scipy brentq)
-    for (k, n), (lo, hi) in {(0, 10): (0.0, 0.277533), (5, 10): (0.236593, 0.763407),
-                             (10, 10): (0.722467, 1.0), (7, 10): (0.396778, 0.892209),
-                             (1, 20): (0.008881, 0.236131), (65, 100): (0.552544, 0.736358)}.items():
+    for (k, n), (lo, hi) in {
+        (0, 10): (0.0, 0.277533),
+        (5, 10): (0.236593, 0.763407),
+        (10, 10): (0.722467, 1.0),
+        (7, 10): (0.396778, 0.892209),
+        (1, 20): (0.008881, 0.236131),
+        (65, 100): (0.552544, 0.736358),
+    }.items():
         got = wilson_interval(k, n)
         assert got == pytest.approx((lo, hi), abs=1e-5), (k, n)
     assert wilson_interval(0, 0) == (0.0, 1.0)
@@ -31,21 +36,38 @@ def test_wilson_interval_known_values():
 
 
 def _record(policy, task, lab, seed, success, distance, times=(0.1, 0.2)):
-    return EpisodeRecord(policy, task, "cup", lab, seed, success, distance, len(times), 0, list(times), 1.0, 1)
+    return EpisodeRecord(
+        policy, task, "cup", lab, seed, success, distance, len(times), 0, list(times), 1.0, 1
+    )
 
 
 def test_summaries_pool_labs_and_tasks():
-    eps = [_record("p", "reach", "a", 0, True, 0.01), _record("p", "reach", "b", 0, False, 0.03),
-           _record("p", "grasp", "a", 0, True, 0.02, (0.3,)), _record("r", "reach", "a", 0, False, 0.2)]
+    eps = [
+        _record("p", "reach", "a", 0, True, 0.01),
+        _record("p", "reach", "b", 0, False, 0.03),
+        _record("p", "grasp", "a", 0, True, 0.02, (0.3,)),
+        _record("r", "reach", "a", 0, False, 0.2),
+    ]
     s = summarize(eps[:2])
     assert s["episodes"] == 2 and s["successes"] == 1 and s["success_rate"] == 0.5
     assert s["ci95"] == pytest.approx(list(wilson_interval(1, 2)))
-    assert s["distance_mean"] == pytest.approx(0.02) and s["distance_std"] == pytest.approx(np.std([0.01, 0.03], ddof=1))
+    assert s["distance_mean"] == pytest.approx(0.02) and s["distance_std"] == pytest.approx(
+        np.std([0.01, 0.03], ddof=1)
+    )
     assert s["action_time_median"] == pytest.approx(0.15) and s["steps_mean"] == 2
     rows = summary_rows(eps)
     keys = [(r["task"], r["lab"]) for r in rows]
-    assert keys == [("reach", "a"), ("reach", "b"), ("reach", ALL), ("grasp", "a"), ("grasp", "b"), ("grasp", ALL),
-                    (ALL, "a"), (ALL, "b"), (ALL, ALL)]
+    assert keys == [
+        ("reach", "a"),
+        ("reach", "b"),
+        ("reach", ALL),
+        ("grasp", "a"),
+        ("grasp", "b"),
+        ("grasp", ALL),
+        (ALL, "a"),
+        (ALL, "b"),
+        (ALL, ALL),
+    ]
     overall = rows[-1]["policies"]
     assert overall["p"]["episodes"] == 3 and overall["r"]["episodes"] == 1
     assert "r" not in rows[1]["policies"]  # no random episode in lab b
@@ -72,14 +94,25 @@ def test_random_policy_stays_in_the_planner_bounds():
 def test_expert_succeeds_random_fails_and_episodes_are_recorded(tmp_path):
     import vjepa_ac.sim  # noqa: F401
 
-    cfg = SimEvalConfig(tasks=("reach", "pick_and_place"), labs=("eval_garage",), episodes=1, seed=5,
-                        image_size=SIZE, objects={"pick_and_place": ("cube",)}, video="failures",
-                        video_dir=tmp_path / "videos", progress=False)
+    cfg = SimEvalConfig(
+        tasks=("reach", "pick_and_place"),
+        labs=("eval_garage",),
+        episodes=1,
+        seed=5,
+        image_size=SIZE,
+        objects={"pick_and_place": ("cube",)},
+        video="failures",
+        video_dir=tmp_path / "videos",
+        progress=False,
+    )
     seen = []
-    expert = evaluate_policy(PolicyFactory(lambda task: task.expert_policy()), cfg, name="expert",
-                             on_episode=seen.append)
-    assert [e.key() for e in expert.episodes] == [("expert", "reach", "cup", "eval_garage", 5),
-                                                  ("expert", "pick_and_place", "cube", "eval_garage", 5)]
+    expert = evaluate_policy(
+        PolicyFactory(lambda task: task.expert_policy()), cfg, name="expert", on_episode=seen.append
+    )
+    assert [e.key() for e in expert.episodes] == [
+        ("expert", "reach", "cup", "eval_garage", 5),
+        ("expert", "pick_and_place", "cube", "eval_garage", 5),
+    ]
     assert seen == expert.episodes
     for e in expert.episodes:
         assert e.success and e.distance < 0.04 and e.video is None and len(e.action_time_s) == e.steps
@@ -96,11 +129,15 @@ def test_expert_succeeds_random_fails_and_episodes_are_recorded(tmp_path):
         def episode_info(self):
             return {"calls": len(calls)}
 
-    rand = evaluate_policy(Recording(0), cfg, name="random", skip={("random", "reach", "cup", "eval_garage", 5)})
+    rand = evaluate_policy(
+        Recording(0), cfg, name="random", skip={("random", "reach", "cup", "eval_garage", 5)}
+    )
     (e,) = rand.episodes  # reach was skipped
     assert e.task == "pick_and_place" and not e.success and e.distance > 0.05 and calls == [5]
     assert e.info == {"calls": 1} and e.video.endswith("random/pick_and_place-cube-eval_garage-seed0005.mp4")
-    assert (tmp_path / "videos" / "random" / "pick_and_place-cube-eval_garage-seed0005.mp4").stat().st_size > 1000
+    assert (
+        tmp_path / "videos" / "random" / "pick_and_place-cube-eval_garage-seed0005.mp4"
+    ).stat().st_size > 1000
     assert EpisodeRecord.from_dict(e.to_dict()) == e
 
 

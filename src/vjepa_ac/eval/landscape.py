@@ -57,17 +57,28 @@ class Landscape:
         return self.values[list(self.argmin_index)]
 
     def summary(self) -> dict:
-        out = dict(grid=float(self.values[-1]), steps=len(self.values), energy=self.energy, gripper=self.gripper,
-                   argmin_xyz=self.argmin.tolist(), min_energy=float(self.energies.min()),
-                   max_energy=float(self.energies.max()), zero_energy=self.zero_energy)
+        out = dict(
+            grid=float(self.values[-1]),
+            steps=len(self.values),
+            energy=self.energy,
+            gripper=self.gripper,
+            argmin_xyz=self.argmin.tolist(),
+            min_energy=float(self.energies.min()),
+            max_energy=float(self.energies.max()),
+            zero_energy=self.zero_energy,
+        )
         if self.true_action is not None:
             true_xyz = self.true_action[XYZ]
             diff = self.argmin - true_xyz
             norms = np.linalg.norm(self.argmin) * np.linalg.norm(true_xyz)
-            out.update(true_action=self.true_action.tolist(), true_energy=self.true_energy,
-                       true_inside_grid=bool(np.all(np.abs(true_xyz) <= self.values[-1] + 1e-9)),
-                       argmin_to_true_l2=float(np.linalg.norm(diff)), argmin_to_true_l1=float(np.abs(diff).sum()),
-                       argmin_true_cosine=float(self.argmin @ true_xyz / norms) if norms > 0 else None)
+            out.update(
+                true_action=self.true_action.tolist(),
+                true_energy=self.true_energy,
+                true_inside_grid=bool(np.all(np.abs(true_xyz) <= self.values[-1] + 1e-9)),
+                argmin_to_true_l2=float(np.linalg.norm(diff)),
+                argmin_to_true_l1=float(np.abs(diff).sum()),
+                argmin_true_cosine=float(self.argmin @ true_xyz / norms) if norms > 0 else None,
+            )
         return out
 
 
@@ -85,23 +96,49 @@ def action_grid(grid: float, steps: int, gripper: float = 0.0) -> Tensor:
 
 
 @torch.no_grad()
-def energy_landscape(world_model: WorldModel, context: Context, z_goal: Tensor, *, grid: float = 0.075,
-                     steps: int = 21, gripper: float = 0.0, energy: Literal["l1", "l2"] = "l1",
-                     chunk_size: int | None = 1024, true_action: Tensor | None = None) -> Landscape:
+def energy_landscape(
+    world_model: WorldModel,
+    context: Context,
+    z_goal: Tensor,
+    *,
+    grid: float = 0.075,
+    steps: int = 21,
+    gripper: float = 0.0,
+    energy: Literal["l1", "l2"] = "l1",
+    chunk_size: int | None = 1024,
+    true_action: Tensor | None = None,
+) -> Landscape:
     """Energies of every grid action, one step from ``context`` toward ``z_goal [N, D]``."""
     cfg = SearchConfig(energy=energy, chunk_size=chunk_size)
     actions = action_grid(grid, steps, gripper).to(context.device)[:, None]  # [K^3, 1, 7]
     energies = score(world_model, context, actions, z_goal.to(context.device), cfg)  # [K^3]
-    extra = [torch.zeros(ACTION_DIM)] + ([] if true_action is None else [torch.as_tensor(true_action).float()])
-    exact = score(world_model, context, torch.stack(extra).to(context.device)[:, None], z_goal.to(context.device), cfg)
-    return Landscape(values=np.linspace(-grid, grid, steps), energies=energies.view(steps, steps, steps).cpu().numpy(),
-                     gripper=gripper, energy=energy, zero_energy=float(exact[0]),
-                     true_action=None if true_action is None else np.asarray(true_action, dtype=np.float64),
-                     true_energy=None if true_action is None else float(exact[1]))
+    extra = [torch.zeros(ACTION_DIM)] + (
+        [] if true_action is None else [torch.as_tensor(true_action).float()]
+    )
+    exact = score(
+        world_model, context, torch.stack(extra).to(context.device)[:, None], z_goal.to(context.device), cfg
+    )
+    return Landscape(
+        values=np.linspace(-grid, grid, steps),
+        energies=energies.view(steps, steps, steps).cpu().numpy(),
+        gripper=gripper,
+        energy=energy,
+        zero_energy=float(exact[0]),
+        true_action=None if true_action is None else np.asarray(true_action, dtype=np.float64),
+        true_energy=None if true_action is None else float(exact[1]),
+    )
 
 
-def frame_pair_landscape(world_model: WorldModel, image: np.ndarray, goal: np.ndarray, state: np.ndarray,
-                         next_state: np.ndarray | None = None, *, gripper: str = "true", **kwargs) -> Landscape:
+def frame_pair_landscape(
+    world_model: WorldModel,
+    image: np.ndarray,
+    goal: np.ndarray,
+    state: np.ndarray,
+    next_state: np.ndarray | None = None,
+    *,
+    gripper: str = "true",
+    **kwargs,
+) -> Landscape:
     """The landscape from uint8 frames ``image``, ``goal`` ``[H, W, 3]`` and the current ``state [7]``.
     With ``next_state`` the recorded action is ``states_to_actions([state, next_state])``;
     ``gripper``: ``"true"`` (the recorded closure change, 0 without one) or ``"zero"``."""
@@ -131,8 +168,9 @@ def plane_indices(landscape: Landscape, through: str) -> tuple[int, int, int]:
     return tuple(int(np.abs(landscape.values - p).argmin()) for p in point)
 
 
-def plot_landscape(landscape: Landscape, path: str | Path | None = None, through: str = "argmin",
-                   title: str | None = None):
+def plot_landscape(
+    landscape: Landscape, path: str | Path | None = None, through: str = "argmin", title: str | None = None
+):
     """Three heatmaps (dx-dy, dx-dz, dy-dz) in cm through ``plane_indices(through)``; the
     recorded action is a red cross (a hollow circle on the border when outside the grid), the
     grid minimum a white star. Saves a PNG when ``path`` is given; returns the figure."""
@@ -151,19 +189,43 @@ def plot_landscape(landscape: Landscape, path: str | Path | None = None, through
     for ax, (a, b) in zip(axes, PLANES):
         c = 3 - a - b  # the axis held fixed
         plane = np.take(E, at[c], axis=c)  # [K, K] over (a, b)
-        im = ax.imshow(plane.T, origin="lower", extent=extent, cmap="viridis", vmin=vmin, vmax=vmax,
-                       interpolation="nearest")
+        im = ax.imshow(
+            plane.T,
+            origin="lower",
+            extent=extent,
+            cmap="viridis",
+            vmin=vmin,
+            vmax=vmax,
+            interpolation="nearest",
+        )
         ax.set_xlabel(f"{AXES[a]} (cm)")
         ax.set_ylabel(f"{AXES[b]} (cm)")
         ax.set_title(f"{AXES[a]}-{AXES[b]} at {AXES[c]} = {v[at[c]]:.1f} cm")
-        ax.plot(100 * landscape.argmin[a], 100 * landscape.argmin[b], marker="*", color="white", markersize=14, markeredgecolor="black", linestyle="none", label="minimum")
+        ax.plot(
+            100 * landscape.argmin[a],
+            100 * landscape.argmin[b],
+            marker="*",
+            color="white",
+            markersize=14,
+            markeredgecolor="black",
+            linestyle="none",
+            label="minimum",
+        )
         if landscape.true_action is not None:
             t = 100 * landscape.true_action[XYZ]
             x, y = np.clip(t[a], v[0], v[-1]), np.clip(t[b], v[0], v[-1])
             inside = (x, y) == (t[a], t[b])
-            ax.plot(x, y, marker="x" if inside else "o", color="red", markersize=12, markeredgewidth=2.5,
-                    fillstyle="full" if inside else "none", linestyle="none",
-                    label="recorded action" + ("" if inside else " (outside the grid)"))
+            ax.plot(
+                x,
+                y,
+                marker="x" if inside else "o",
+                color="red",
+                markersize=12,
+                markeredgewidth=2.5,
+                fillstyle="full" if inside else "none",
+                linestyle="none",
+                label="recorded action" + ("" if inside else " (outside the grid)"),
+            )
     fig.colorbar(im, ax=axes, shrink=0.9, label=f"energy ({landscape.energy})")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=9)
     s = landscape.summary()
@@ -179,19 +241,26 @@ def _title(s: dict) -> str:
     text = f"minimum at ({cm}) cm, energy {s['min_energy']:.4f}"
     if "true_action" in s:
         t = ", ".join(f"{100 * x:.1f}" for x in s["true_action"][:3])
-        text += f"; recorded ({t}) cm, energy {s['true_energy']:.4f}; distance {100 * s['argmin_to_true_l2']:.1f} cm"
+        text += f"; recorded ({t}) cm, energy {s['true_energy']:.4f}"
+        text += f"; distance {100 * s['argmin_to_true_l2']:.1f} cm"
     return text
 
 
-def save_landscape(landscape: Landscape, out: str | Path, through: str = "argmin", meta: dict | None = None) -> dict:
+def save_landscape(
+    landscape: Landscape, out: str | Path, through: str = "argmin", meta: dict | None = None
+) -> dict:
     """Write ``out`` (PNG), ``out.npz`` (values, energies, recorded action) and ``out.json`` (summary)."""
     import matplotlib.pyplot as plt
 
     out = Path(out)
     fig = plot_landscape(landscape, out, through)
     plt.close(fig)
-    np.savez(out.with_suffix(".npz"), values=landscape.values, energies=landscape.energies,
-             true_action=np.full(7, np.nan) if landscape.true_action is None else landscape.true_action)
+    np.savez(
+        out.with_suffix(".npz"),
+        values=landscape.values,
+        energies=landscape.energies,
+        true_action=np.full(7, np.nan) if landscape.true_action is None else landscape.true_action,
+    )
     summary = {**landscape.summary(), **(meta or {}), "png": str(out), "npz": str(out.with_suffix(".npz"))}
     write_json(out.with_suffix(".json"), summary)
     return summary
@@ -203,6 +272,8 @@ def load_npz_pair(path: str | Path, traj: int = 0) -> tuple[np.ndarray, np.ndarr
     with np.load(path) as f:
         obs, states = f["observations"], f["states"]
     if obs.ndim != 5 or states.ndim != 3 or obs.shape[:2] != states.shape[:2] or obs.shape[1] < 2:
-        raise ValueError(f"{path}: expected observations [B, T>=2, H, W, 3] and states [B, T, 7], "
-                         f"got {obs.shape} and {states.shape}")
+        raise ValueError(
+            f"{path}: expected observations [B, T>=2, H, W, 3] and states [B, T, 7], "
+            f"got {obs.shape} and {states.shape}"
+        )
     return obs[traj, 0], obs[traj, -1], states[traj, 0], states[traj, -1]

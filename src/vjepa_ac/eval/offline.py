@@ -83,13 +83,17 @@ class OfflineEvalConfig:
         if min(self.max_clips, self.batch_size, self.rollout_steps) < 1 or self.num_workers < 0:
             raise ConfigError("max_clips, batch_size and rollout_steps must be >= 1, num_workers >= 0")
         if self.rollout_steps > self.clips.frames_per_clip - 1:
-            raise ConfigError(f"rollout_steps ({self.rollout_steps}) must be <= clips.frames_per_clip - 1 "
-                              f"({self.clips.frames_per_clip - 1})")
+            raise ConfigError(
+                f"rollout_steps ({self.rollout_steps}) must be <= clips.frames_per_clip - 1 "
+                f"({self.clips.frames_per_clip - 1})"
+            )
         self.planner_cfg()
 
     def planner_cfg(self) -> SearchConfig:
         """``planner`` <- ``planner_config`` <- ``plan``, at horizon 1 (one step toward frame t+1)."""
-        base = load_planner_config(self.planner, None if self.planner_config is None else str(self.planner_config))
+        base = load_planner_config(
+            self.planner, None if self.planner_config is None else str(self.planner_config)
+        )
         return from_dict(type(base), {**to_dict(base), **self.plan, "horizon": 1}, "plan")
 
 
@@ -112,8 +116,10 @@ def held_out_clips(cfg: OfflineEvalConfig) -> ClipDataset:
         train, val = index.split(cfg.dataset.val_fraction, cfg.dataset.split_seed)
         episodes = (val if cfg.split == "val" else train).episodes
     if not episodes:
-        raise ConfigError(f"no {cfg.split} episodes in {cfg.dataset.describe()} (dataset.val_fraction = "
-                          f"{cfg.dataset.val_fraction}); set dataset.val_fraction > 0 or split=all")
+        raise ConfigError(
+            f"no {cfg.split} episodes in {cfg.dataset.describe()} (dataset.val_fraction = "
+            f"{cfg.dataset.val_fraction}); set dataset.val_fraction > 0 or split=all"
+        )
     return ClipDataset(episodes, cfg.clips)
 
 
@@ -123,11 +129,24 @@ def prediction_scores(world_model, dataset: ClipDataset, cfg: OfflineEvalConfig)
     from vjepa_ac.train.datasets import val_batches
     from vjepa_ac.train.validate import validate
 
-    batches = val_batches(dataset, max_clips=cfg.max_clips, micro_batch=cfg.batch_size, rank=0, world_size=1,
-                          num_workers=cfg.num_workers)
+    batches = val_batches(
+        dataset,
+        max_clips=cfg.max_clips,
+        micro_batch=cfg.batch_size,
+        rank=0,
+        world_size=1,
+        num_workers=cfg.num_workers,
+    )
     model = world_model.model
-    return validate(model.predictor, batches, encoder=FrameEncoder(model.encoder), device=world_model.device,
-                    amp_dtype=None, rollout_steps=cfg.rollout_steps, horizons=cfg.clips.frames_per_clip - 1)
+    return validate(
+        model.predictor,
+        batches,
+        encoder=FrameEncoder(model.encoder),
+        device=world_model.device,
+        amp_dtype=None,
+        rollout_steps=cfg.rollout_steps,
+        horizons=cfg.clips.frames_per_clip - 1,
+    )
 
 
 def cosine(a: Tensor, b: Tensor) -> Tensor:
@@ -138,8 +157,16 @@ def cosine(a: Tensor, b: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def score_step(world_model, z: Tensor, state: Tensor, z_next: Tensor, true_action: Tensor,
-               planner_cfg: SearchConfig, random_samples: int, generator: torch.Generator) -> dict:
+def score_step(
+    world_model,
+    z: Tensor,
+    state: Tensor,
+    z_next: Tensor,
+    true_action: Tensor,
+    planner_cfg: SearchConfig,
+    random_samples: int,
+    generator: torch.Generator,
+) -> dict:
     """One step: plan from ``z [N, D]`` / ``state [7]`` toward ``z_next [N, D]``; compare with
     ``true_action [7]``. Returns per-step numbers (xyz L1 in m, cosines, energies)."""
     context = Context.single(z, state)
@@ -153,11 +180,16 @@ def score_step(world_model, z: Tensor, state: Tensor, z_next: Tensor, true_actio
     t_xyz = true[XYZ]
     rand_l1 = (rand[:, XYZ] - t_xyz).abs().sum(-1)  # [R]
     return dict(
-        true_xyz=t_xyz.tolist(), plan_xyz=planned[XYZ].tolist(),
-        plan_l1=float((planned[XYZ] - t_xyz).abs().sum()), zero_l1=float(t_xyz.abs().sum()),
+        true_xyz=t_xyz.tolist(),
+        plan_xyz=planned[XYZ].tolist(),
+        plan_l1=float((planned[XYZ] - t_xyz).abs().sum()),
+        zero_l1=float(t_xyz.abs().sum()),
         random_l1=float(rand_l1.mean()),
-        plan_cos=float(cosine(planned[XYZ], t_xyz)), random_cos=float(cosine(rand[:, XYZ], t_xyz).nanmean()),
-        energy_plan=e_plan, energy_true=e_true, energy_zero=e_zero,
+        plan_cos=float(cosine(planned[XYZ], t_xyz)),
+        random_cos=float(cosine(rand[:, XYZ], t_xyz).nanmean()),
+        energy_plan=e_plan,
+        energy_true=e_true,
+        energy_zero=e_zero,
         true_inside=bool(torch.allclose(_bounded(true, planner_cfg)[XYZ], t_xyz, atol=1e-6)),
     )
 
@@ -168,7 +200,9 @@ def _bounded(action: Tensor, cfg: SearchConfig) -> Tensor:
     return apply_bounds(action[None].clone(), cfg)[0]
 
 
-def action_scores(world_model, dataset: ClipDataset, cfg: OfflineEvalConfig, progress: bool = True) -> list[dict]:
+def action_scores(
+    world_model, dataset: ClipDataset, cfg: OfflineEvalConfig, progress: bool = True
+) -> list[dict]:
     """``score_step`` for the first ``steps_per_clip`` steps of the first ``action_score.clips`` clips."""
     from tqdm import tqdm
 
@@ -185,8 +219,16 @@ def action_scores(world_model, dataset: ClipDataset, cfg: OfflineEvalConfig, pro
             z = world_model.encode(item["frames"])  # [T, N, D]
             for t in range(steps):
                 g = torch.Generator(device=device).manual_seed(a.seed * 1_000_003 + i * 1009 + t)
-                rec = score_step(world_model, z[t], item["states"][t], z[t + 1], item["actions"][t],
-                                 planner_cfg, a.random_samples, g)
+                rec = score_step(
+                    world_model,
+                    z[t],
+                    item["states"][t],
+                    z[t + 1],
+                    item["actions"][t],
+                    planner_cfg,
+                    a.random_samples,
+                    g,
+                )
                 out.append(dict(clip=i, episode_id=item["episode_id"], step=t, **rec))
                 bar.update(1)
     return out
@@ -208,7 +250,9 @@ def summarize_actions(steps: list[dict]) -> dict:
         l1, l1_std = _mean_std([s[f"{name}_l1"] for s in steps])
         cos, cos_std = _mean_std([s.get(f"{name}_cos", float("nan")) for s in steps])
         out[name] = dict(xyz_l1=l1, xyz_l1_std=l1_std, cosine=cos, cosine_std=cos_std)
-    err = np.abs(np.array([s["plan_xyz"] for s in steps]) - np.array([s["true_xyz"] for s in steps]))  # [n, 3]
+    err = np.abs(
+        np.array([s["plan_xyz"] for s in steps]) - np.array([s["true_xyz"] for s in steps])
+    )  # [n, 3]
     out["plan"]["abs_error_per_axis"] = err.mean(0).tolist()
     out["true_xyz_l1"] = _mean_std([float(np.abs(s["true_xyz"]).sum()) for s in steps])[0]
     out["true_inside_bounds"] = float(np.mean([s["true_inside"] for s in steps]))
@@ -221,32 +265,60 @@ def summarize_actions(steps: list[dict]) -> dict:
 
 def markdown_report(results: dict) -> str:
     pred, act = results.get("prediction"), results.get("action_score", {})
-    lines = ["# Offline evaluation", "", f"- model: `{results['model']['model_id']}` ({results['model']['source']})",
-             f"- episodes: {results['data']['episodes']} ({results['data']['split']}), "
-             f"clips of {results['data']['frames_per_clip']} frames at {results['data']['fps']} fps", ""]
+    lines = [
+        "# Offline evaluation",
+        "",
+        f"- model: `{results['model']['model_id']}` ({results['model']['source']})",
+        f"- episodes: {results['data']['episodes']} ({results['data']['split']}), "
+        f"clips of {results['data']['frames_per_clip']} frames at {results['data']['fps']} fps",
+        "",
+    ]
     if pred:
         k = results["data"]["frames_per_clip"] - 1
-        lines += [f"## Prediction L1 per horizon ({pred['clips']} clips)", "",
-                  markdown_table(["horizon (steps)", *range(1, k + 1)],
-                                 [["teacher forcing", *(fmt(pred[f"tf_h{h}"], 4) for h in range(1, k + 1))],
-                                  ["rollout", *(fmt(pred[f"rollout_h{h}"], 4) for h in range(1, k + 1))]])]
+        lines += [
+            f"## Prediction L1 per horizon ({pred['clips']} clips)",
+            "",
+            markdown_table(
+                ["horizon (steps)", *range(1, k + 1)],
+                [
+                    ["teacher forcing", *(fmt(pred[f"tf_h{h}"], 4) for h in range(1, k + 1))],
+                    ["rollout", *(fmt(pred[f"rollout_h{h}"], 4) for h in range(1, k + 1))],
+                ],
+            ),
+        ]
     if act:
-        rows = [[name, f"{fmt(100 * act[key]['xyz_l1'], 2)} ± {fmt(100 * act[key]['xyz_l1_std'], 2)}",
-                 fmt(act[key]["cosine"], 3)] for key, name in
-                (("plan", "planner (CEM, H=1)"), ("random", "random candidate"), ("zero", "zero action"))]
-        lines += [f"## Action score ({act['steps']} steps)", "",
-                  "Planned toward the real next frame; compared with the recorded action's xyz.", "",
-                  markdown_table(["action", "xyz L1 error (cm)", "direction cosine"], rows),
-                  f"- recorded xyz L1 (cm): {fmt(100 * act['true_xyz_l1'], 2)}; inside the planner's bounds: "
-                  f"{100 * act['true_inside_bounds']:.0f}% of steps",
-                  f"- mean energy: plan {fmt(act['energy_plan'], 4)}, recorded action {fmt(act['energy_true'], 4)}, "
-                  f"zero action {fmt(act['energy_zero'], 4)}; plan energy <= recorded action's at "
-                  f"{100 * act['plan_energy_le_true']:.0f}% of steps", ""]
+        rows = [
+            [
+                name,
+                f"{fmt(100 * act[key]['xyz_l1'], 2)} ± {fmt(100 * act[key]['xyz_l1_std'], 2)}",
+                fmt(act[key]["cosine"], 3),
+            ]
+            for key, name in (
+                ("plan", "planner (CEM, H=1)"),
+                ("random", "random candidate"),
+                ("zero", "zero action"),
+            )
+        ]
+        lines += [
+            f"## Action score ({act['steps']} steps)",
+            "",
+            "Planned toward the real next frame; compared with the recorded action's xyz.",
+            "",
+            markdown_table(["action", "xyz L1 error (cm)", "direction cosine"], rows),
+            f"- recorded xyz L1 (cm): {fmt(100 * act['true_xyz_l1'], 2)}; inside the planner's bounds: "
+            f"{100 * act['true_inside_bounds']:.0f}% of steps",
+            f"- mean energy: plan {fmt(act['energy_plan'], 4)}, "
+            f"recorded action {fmt(act['energy_true'], 4)}, "
+            f"zero action {fmt(act['energy_zero'], 4)}; plan energy <= recorded action's at "
+            f"{100 * act['plan_energy_le_true']:.0f}% of steps",
+            "",
+        ]
     return "\n".join(lines)
 
 
-def run_offline_eval(model: str, config: str | None = None, overrides: list[str] | None = None,
-                     progress: bool = True) -> dict:
+def run_offline_eval(
+    model: str, config: str | None = None, overrides: list[str] | None = None, progress: bool = True
+) -> dict:
     """Load ``model``, resolve the config (run defaults <- ``config`` <- ``overrides``), score, write."""
     from vjepa_ac.config import load_config
     from vjepa_ac.plan.world_model import LatentWorldModel
@@ -256,17 +328,26 @@ def run_offline_eval(model: str, config: str | None = None, overrides: list[str]
     served = load_service_model(model, device=probe.device)
     if not isinstance(served.world_model, LatentWorldModel):
         raise ConfigError(f"eval offline needs a V-JEPA world model (encoder + predictor), got {model!r}")
-    cfg = load_config(OfflineEvalConfig, config, overrides, defaults=run_defaults(served.info.get("source", "")))
+    cfg = load_config(
+        OfflineEvalConfig, config, overrides, defaults=run_defaults(served.info.get("source", ""))
+    )
     if served.image_size is not None and cfg.clips.resolution != served.image_size:
-        raise ConfigError(f"clips.resolution ({cfg.clips.resolution}) must equal the model's image size "
-                          f"({served.image_size})")
+        raise ConfigError(
+            f"clips.resolution ({cfg.clips.resolution}) must equal the model's image size "
+            f"({served.image_size})"
+        )
     dataset = held_out_clips(cfg)
     wm = served.world_model
     results: dict[str, Any] = dict(
         model=dict(model_id=served.model_id, source=served.info.get("source", model)),
-        config=to_dict(cfg), planner=dict(type=type(cfg.planner_cfg()).__name__, **to_dict(cfg.planner_cfg())),
-        data=dict(split=cfg.split, episodes=len(dataset.episodes), frames_per_clip=cfg.clips.frames_per_clip,
-                  fps=cfg.clips.fps),
+        config=to_dict(cfg),
+        planner=dict(type=type(cfg.planner_cfg()).__name__, **to_dict(cfg.planner_cfg())),
+        data=dict(
+            split=cfg.split,
+            episodes=len(dataset.episodes),
+            frames_per_clip=cfg.clips.frames_per_clip,
+            fps=cfg.clips.fps,
+        ),
     )
     results["prediction"] = prediction_scores(wm, dataset, cfg)
     steps = action_scores(wm, dataset, cfg, progress) if cfg.action_score.clips else []

@@ -68,7 +68,9 @@ class EvalSimConfig:
 
     def planner_cfg(self) -> SearchConfig:
         """The planner's config: ``planner`` defaults <- ``planner_config`` <- ``plan`` overrides."""
-        base = load_planner_config(self.planner, None if self.planner_config is None else str(self.planner_config))
+        base = load_planner_config(
+            self.planner, None if self.planner_config is None else str(self.planner_config)
+        )
         return from_dict(type(base), {**to_dict(base), **self.plan}, "plan")
 
 
@@ -102,8 +104,11 @@ def random_baseline(planner_cfg: SearchConfig, seed: int = 0) -> RandomPolicy:
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted keys where two JSON-like values differ."""
     if isinstance(old, dict) and isinstance(new, dict):
-        return [d for k in sorted(set(old) | set(new), key=str)
-                for d in _differences(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else str(k))]
+        return [
+            d
+            for k in sorted(set(old) | set(new), key=str)
+            for d in _differences(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else str(k))
+        ]
     return [] if old == new else [f"{prefix}: stored {old!r}, now {new!r}"]
 
 
@@ -115,8 +120,10 @@ def _check_compatible(stored: dict, current: dict) -> None:
         if old is not None:
             problems += [f"policy {name!r} {d}" for d in _differences(old, settings)]
     if problems:
-        raise ConfigError(f"the results file holds episodes run with other settings ({'; '.join(problems)}); "
-                          f"choose another out_dir, another name=, or delete the file")
+        raise ConfigError(
+            f"the results file holds episodes run with other settings ({'; '.join(problems)}); "
+            f"choose another out_dir, another name=, or delete the file"
+        )
 
 
 class ResultsFile:
@@ -142,7 +149,9 @@ class ResultsFile:
 
     def save(self) -> None:
         rows = summary_rows(self.episodes)
-        write_json(self.path, {**self.header, "summary": rows, "episodes": [e.to_dict() for e in self.episodes]})
+        write_json(
+            self.path, {**self.header, "summary": rows, "episodes": [e.to_dict() for e in self.episodes]}
+        )
         write_text(self.out_dir / RESULTS_MD, markdown_report(self.header, rows))
 
 
@@ -150,7 +159,9 @@ def _success_cell(s: dict | None) -> str:
     if s is None:
         return "–"
     lo, hi = s["ci95"]
-    return f"{s['successes']}/{s['episodes']} = {100 * s['success_rate']:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]"
+    return (
+        f"{s['successes']}/{s['episodes']} = {100 * s['success_rate']:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]"
+    )
 
 
 def _distance_cell(s: dict | None) -> str:
@@ -164,9 +175,12 @@ def _describe_policy(settings: dict) -> str:
         return ", ".join(f"{k}={v}" for k, v in settings.items())
     p, mpc = settings["planner_config"], settings["mpc"]
     budget = f"{p['num_samples']} samples x {p['iterations']} iterations"
-    return (f"{settings['kind']} ({settings['planner_type']}: {budget}, horizon {p['horizon']}, {p['energy']} energy, "
-            f"xyz {p['xyz_bound']} {p['xyz_radius']} m, search {'+'.join(p['search'])}, "
-            f"warm start {mpc['warm_start']})")
+    return (
+        f"{settings['kind']} ({settings['planner_type']}: {budget}, horizon {p['horizon']}, "
+        f"{p['energy']} energy, "
+        f"xyz {p['xyz_bound']} {p['xyz_radius']} m, search {'+'.join(p['search'])}, "
+        f"warm start {mpc['warm_start']})"
+    )
 
 
 def markdown_report(header: dict, rows: list[dict]) -> str:
@@ -180,7 +194,11 @@ def markdown_report(header: dict, rows: list[dict]) -> str:
     for r in rows:
         stats = [r["policies"].get(p) for p in policies]
         pooled = ALL in (r["task"], r["lab"])
-        cells = [f"**{r['task']}**" if pooled else r["task"], r["object"], f"**{r['lab']}**" if pooled else r["lab"]]
+        cells = [
+            f"**{r['task']}**" if pooled else r["task"],
+            r["object"],
+            f"**{r['lab']}**" if pooled else r["lab"],
+        ]
         cells += [_success_cell(s) for s in stats]
         cells += [_distance_cell(s) for s in stats]
         cells += [fmt(None if s is None else s["action_time_median"], 3) for s in stats]
@@ -192,7 +210,9 @@ def markdown_report(header: dict, rows: list[dict]) -> str:
         f"- model: `{model.get('model_id')}` ({model.get('source')})",
         f"- camera: {env.get('image_size')} px; step limits: {env.get('max_steps') or 'task defaults'}",
     ]
-    lines += [f"- {name}: {_describe_policy(settings)}" for name, settings in header.get("policies", {}).items()]
+    lines += [
+        f"- {name}: {_describe_policy(settings)}" for name, settings in header.get("policies", {}).items()
+    ]
     lines += [
         "",
         "Success: successes/episodes = rate [Wilson 95% interval]. Final distance: end effector to the goal "
@@ -211,20 +231,32 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
 
     planner_cfg = cfg.planner_cfg()
     served = load_service_model(model, device=cfg.device, crop=cfg.crop)
-    sim_cfg = replace(cfg.sim, image_size=cfg.sim.image_size or served.image_size or DEFAULT_IMAGE_SIZE,
-                      video_dir=cfg.sim.video_dir or Path(cfg.out_dir) / "videos")
+    sim_cfg = replace(
+        cfg.sim,
+        image_size=cfg.sim.image_size or served.image_size or DEFAULT_IMAGE_SIZE,
+        video_dir=cfg.sim.video_dir or Path(cfg.out_dir) / "videos",
+    )
     planner = Planner(served.world_model, planner_cfg, cfg.mpc)
     policies: dict[str, tuple[Any, dict]] = {
-        cfg.name: (PlannerPolicy(planner), dict(kind=cfg.planner, model_id=served.model_id,
-                                                planner_type=type(planner_cfg).__name__,
-                                                planner_config=to_dict(planner_cfg), mpc=to_dict(cfg.mpc))),
+        cfg.name: (
+            PlannerPolicy(planner),
+            dict(
+                kind=cfg.planner,
+                model_id=served.model_id,
+                planner_type=type(planner_cfg).__name__,
+                planner_config=to_dict(planner_cfg),
+                mpc=to_dict(cfg.mpc),
+            ),
+        ),
     }
     if cfg.baseline:
         baseline = random_baseline(planner_cfg, cfg.baseline_seed)
         policies["random"] = (baseline, baseline.settings())
     header = dict(
         version=1,
-        model=dict(model_id=served.model_id, source=served.info.get("source", model), image_size=served.image_size),
+        model=dict(
+            model_id=served.model_id, source=served.info.get("source", model), image_size=served.image_size
+        ),
         env=dict(image_size=sim_cfg.image_size, max_steps=dict(sorted(sim_cfg.max_steps.items()))),
         policies={name: settings for name, (_, settings) in policies.items()},
         config=to_dict(replace(cfg, sim=sim_cfg)),
@@ -233,9 +265,13 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     for name, (policy, _) in policies.items():
         done = results.keys()
         todo = [k for k in sim_cfg.episode_keys(name) if k not in done]
-        log.info("%s: %d episodes to run, %d already in %s", name, len(todo),
-                 len(sim_cfg.episode_keys(name)) - len(todo), results.path)
+        log.info(
+            "%s: %d episodes to run, %d already in %s",
+            name,
+            len(todo),
+            len(sim_cfg.episode_keys(name)) - len(todo),
+            results.path,
+        )
         evaluate_policy(policy, sim_cfg, name=name, skip=done, on_episode=results.add)
     results.save()  # also when nothing was left to run (refreshes the table)
     return json.loads(results.path.read_text())
-

@@ -63,7 +63,9 @@ class SimEvalConfig:
     episodes: int = 10  # per (task, object, lab); episode i uses seed `seed + i`
     seed: int = 0  # first episode seed
     image_size: int = 0  # px, camera frames; 0: the caller's choice (eval sim: the model's), else 128
-    objects: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_OBJECTS))  # task -> objects
+    objects: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_OBJECTS)
+    )  # task -> objects
     max_steps: dict[str, int] = field(default_factory=dict)  # task -> control steps; absent: the task's
     video: Literal["none", "failures", "all"] = "failures"  # which episodes are saved as MP4
     video_dir: Path | None = None  # videos go to video_dir/<policy>/; None: ./videos (eval sim: OUT/videos)
@@ -78,24 +80,35 @@ class SimEvalConfig:
         if bad or not self.labs:
             raise ValueError(f"SimEvalConfig.labs: unknown lab(s) {bad}; labs: {sorted(LABS)}")
         if self.episodes < 1 or self.image_size < 0:
-            raise ValueError(f"SimEvalConfig.episodes must be >= 1 and image_size >= 0, "
-                             f"got {self.episodes}, {self.image_size}")
+            raise ValueError(
+                f"SimEvalConfig.episodes must be >= 1 and image_size >= 0, "
+                f"got {self.episodes}, {self.image_size}"
+            )
         self.objects = {k: tuple(v) for k, v in self.objects.items()}
         for task, objs in self.objects.items():
             if task not in TASKS or not objs or any(o not in OBJECTS for o in objs):
-                raise ValueError(f"SimEvalConfig.objects[{task!r}] = {list(objs)}: tasks are {TASKS}, "
-                                 f"objects {sorted(OBJECTS)}")
+                raise ValueError(
+                    f"SimEvalConfig.objects[{task!r}] = {list(objs)}: tasks are {TASKS}, "
+                    f"objects {sorted(OBJECTS)}"
+                )
         for task, steps in self.max_steps.items():
             if task not in TASKS or steps < 1:
-                raise ValueError(f"SimEvalConfig.max_steps[{task!r}] = {steps}: tasks are {TASKS}, steps >= 1")
+                raise ValueError(
+                    f"SimEvalConfig.max_steps[{task!r}] = {steps}: tasks are {TASKS}, steps >= 1"
+                )
 
     def objects_of(self, task: str) -> tuple[str, ...]:
         return self.objects.get(task, DEFAULT_OBJECTS[task])
 
     def episode_keys(self, policy: str) -> list[tuple[str, str, str, str, int]]:
         """Every (policy, task, object, lab, seed) this config runs, in running order."""
-        return [(policy, task, obj, lab, self.seed + i) for lab in self.labs for task in self.tasks
-                for obj in self.objects_of(task) for i in range(self.episodes)]
+        return [
+            (policy, task, obj, lab, self.seed + i)
+            for lab in self.labs
+            for task in self.tasks
+            for obj in self.objects_of(task)
+            for i in range(self.episodes)
+        ]
 
 
 @dataclass
@@ -157,14 +170,26 @@ def run_episode(task: Task, policy: Policy, seed: int) -> dict:
         times.append(time.perf_counter() - t0)
         obs = task.step(np.asarray(action, dtype=np.float64).reshape(7))
     info = policy.episode_info() if hasattr(policy, "episode_info") else {}
-    return dict(success=bool(task.success()), distance=float(task.distance_to_goal()), steps=task.steps,
-                goal_switches=switches, action_time_s=times, wall_s=time.perf_counter() - t_start,
-                scene_tries=task.scene_tries, info=info)
+    return dict(
+        success=bool(task.success()),
+        distance=float(task.distance_to_goal()),
+        steps=task.steps,
+        goal_switches=switches,
+        action_time_s=times,
+        wall_s=time.perf_counter() - t_start,
+        scene_tries=task.scene_tries,
+        info=info,
+    )
 
 
-def evaluate_policy(policy: Policy | PolicyFactory, cfg: SimEvalConfig, *, name: str = "policy",
-                    skip: Container[tuple] = (),
-                    on_episode: Callable[[EpisodeRecord], None] | None = None) -> EvalResults:
+def evaluate_policy(
+    policy: Policy | PolicyFactory,
+    cfg: SimEvalConfig,
+    *,
+    name: str = "policy",
+    skip: Container[tuple] = (),
+    on_episode: Callable[[EpisodeRecord], None] | None = None,
+) -> EvalResults:
     """Run ``policy`` on every episode of ``cfg`` not in ``skip`` (keys as ``EpisodeRecord.key``).
 
     ``on_episode(record)`` is called after each episode (to save results as they come).
@@ -181,11 +206,20 @@ def evaluate_policy(policy: Policy | PolicyFactory, cfg: SimEvalConfig, *, name:
             sim = FrankaSim(SimConfig(lab=lab, image_size=size))
             try:
                 for task_name, obj in dict.fromkeys((k[1], k[2]) for k in keys if k[3] == lab):
-                    task = make_task(task_name, lab=lab, image_size=size, sim=sim, object=obj,
-                                     max_steps=cfg.max_steps.get(task_name, 0), record_video=record_video)
+                    task = make_task(
+                        task_name,
+                        lab=lab,
+                        image_size=size,
+                        sim=sim,
+                        object=obj,
+                        max_steps=cfg.max_steps.get(task_name, 0),
+                        record_video=record_video,
+                    )
                     pol = policy.make(task) if isinstance(policy, PolicyFactory) else policy
                     for key in (k for k in keys if k[1:4] == (task_name, obj, lab)):
-                        rec = EpisodeRecord(name, task_name, obj, lab, key[4], **run_episode(task, pol, key[4]))
+                        rec = EpisodeRecord(
+                            name, task_name, obj, lab, key[4], **run_episode(task, pol, key[4])
+                        )
                         if cfg.video == "all" or (cfg.video == "failures" and not rec.success):
                             rec.video = str(task.save_video(_video_path(cfg, key)))
                         results.episodes.append(rec)
@@ -204,20 +238,33 @@ class RandomPolicy:
     in ``[-gripper_limit, gripper_limit]``. ``reset(seed)`` reseeds from (``seed`` of the policy,
     episode seed), so each episode's actions are reproducible."""
 
-    def __init__(self, seed: int = 0, xyz_radius: float = 0.075, xyz_bound: str = "l1_ball",
-                 gripper_limit: float = 1.0):
+    def __init__(
+        self, seed: int = 0, xyz_radius: float = 0.075, xyz_bound: str = "l1_ball", gripper_limit: float = 1.0
+    ):
         if xyz_bound not in ("l1_ball", "box") or xyz_radius <= 0 or gripper_limit < 0:
-            raise ValueError(f"RandomPolicy: xyz_bound l1_ball|box, xyz_radius > 0, gripper_limit >= 0; "
-                             f"got {xyz_bound!r}, {xyz_radius}, {gripper_limit}")
-        self.seed, self.xyz_radius, self.xyz_bound, self.gripper_limit = seed, xyz_radius, xyz_bound, gripper_limit
+            raise ValueError(
+                f"RandomPolicy: xyz_bound l1_ball|box, xyz_radius > 0, gripper_limit >= 0; "
+                f"got {xyz_bound!r}, {xyz_radius}, {gripper_limit}"
+            )
+        self.seed, self.xyz_radius, self.xyz_bound, self.gripper_limit = (
+            seed,
+            xyz_radius,
+            xyz_bound,
+            gripper_limit,
+        )
         self.rng = np.random.default_rng(seed)
 
     def reset(self, seed: int) -> None:
         self.rng = np.random.default_rng([self.seed, seed])
 
     def settings(self) -> dict:
-        return dict(kind="random", seed=self.seed, xyz_radius=self.xyz_radius, xyz_bound=self.xyz_bound,
-                    gripper_limit=self.gripper_limit)
+        return dict(
+            kind="random",
+            seed=self.seed,
+            xyz_radius=self.xyz_radius,
+            xyz_bound=self.xyz_bound,
+            gripper_limit=self.gripper_limit,
+        )
 
     def sample_xyz(self, n: int | None = None) -> np.ndarray:
         """``[3]`` (or ``[n, 3]``) displacements, uniform in the feasible set."""
@@ -266,7 +313,10 @@ def summarize(episodes: Sequence[EpisodeRecord]) -> dict:
     dist = np.array([e.distance for e in episodes], dtype=np.float64)
     times = np.array([t for e in episodes for t in e.action_time_s], dtype=np.float64)
     return dict(
-        episodes=n, successes=k, success_rate=k / n if n else float("nan"), ci95=[lo, hi],
+        episodes=n,
+        successes=k,
+        success_rate=k / n if n else float("nan"),
+        ci95=[lo, hi],
         distance_mean=float(dist.mean()) if n else float("nan"),
         distance_std=float(dist.std(ddof=1)) if n > 1 else 0.0,
         action_time_median=float(np.median(times)) if times.size else float("nan"),
@@ -277,8 +327,9 @@ def summarize(episodes: Sequence[EpisodeRecord]) -> dict:
 
 def summary_rows(episodes: Iterable[EpisodeRecord]) -> list[dict]:
     """Rows of the results table: each (task, object) per lab and pooled over labs, then all
-    tasks per lab and pooled (pooled rows only where there is more than one lab / task). Each row: ``task``, ``object``, ``lab`` and ``policies``
-    (policy name -> ``summarize`` of its episodes; policies without episodes are absent)."""
+    tasks per lab and pooled (pooled rows only where there is more than one lab / task).
+    Each row: ``task``, ``object``, ``lab`` and ``policies`` (policy name -> ``summarize`` of
+    its episodes; policies without episodes are absent)."""
     eps = list(episodes)
     policies = list(dict.fromkeys(e.policy for e in eps))
     labs = list(dict.fromkeys(e.lab for e in eps))
@@ -290,8 +341,11 @@ def summary_rows(episodes: Iterable[EpisodeRecord]) -> list[dict]:
     for t, o, lab in groups:
         row = dict(task=t, object=o, lab=lab, policies={})
         for p in policies:
-            members = [e for e in eps if e.policy == p and t in (ALL, e.task) and o in (ALL, e.object)
-                       and lab in (ALL, e.lab)]
+            members = [
+                e
+                for e in eps
+                if e.policy == p and t in (ALL, e.task) and o in (ALL, e.object) and lab in (ALL, e.lab)
+            ]
             if members:
                 row["policies"][p] = summarize(members)
         rows.append(row)
