@@ -56,7 +56,7 @@ def test_eval_sim_command_writes_results_and_resumes(tiny_run, tmp_path, capsys,
     assert res["env"] == {"image_size": 64, "max_steps": {}}
     for e in res["episodes"]:
         assert e["steps"] == {"reach": 10, "pick_and_place": 18}[e["task"]]
-        assert len(e["action_time_s"]) == e["steps"] and e["seed"] == 0
+        assert len(e["action_time_s"]) == e["steps"] and e["seed"] == 4000  # eval_kitchen: LABS index 4
         assert (e["policy"] == "planner") == ("energies" in e["info"])
         if not e["success"]:
             assert (out / "videos" / e["policy"]).is_dir() and e["video"].endswith(".mp4")
@@ -83,8 +83,8 @@ def test_eval_sim_command_writes_results_and_resumes(tiny_run, tmp_path, capsys,
     ran.clear()
     assert main(_args(tiny_run, out, "sim.tasks=[reach]", "sim.episodes=2")) == 0
     assert ran == [
-        [("planner", "reach", "cup", "eval_kitchen", 1)],
-        [("random", "reach", "cup", "eval_kitchen", 1)],
+        [("planner", "reach", "cup", "eval_kitchen", 4001)],
+        [("random", "reach", "cup", "eval_kitchen", 4001)],
     ]
     assert len(json.loads((out / "results.json").read_text())["episodes"]) == 6
 

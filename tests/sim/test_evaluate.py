@@ -110,8 +110,8 @@ def test_expert_succeeds_random_fails_and_episodes_are_recorded(tmp_path):
         PolicyFactory(lambda task: task.expert_policy()), cfg, name="expert", on_episode=seen.append
     )
     assert [e.key() for e in expert.episodes] == [
-        ("expert", "reach", "cup", "eval_garage", 5),
-        ("expert", "pick_and_place", "cube", "eval_garage", 5),
+        ("expert", "reach", "cup", "eval_garage", 5005),
+        ("expert", "pick_and_place", "cube", "eval_garage", 5005),
     ]
     assert seen == expert.episodes
     for e in expert.episodes:
@@ -130,13 +130,13 @@ def test_expert_succeeds_random_fails_and_episodes_are_recorded(tmp_path):
             return {"calls": len(calls)}
 
     rand = evaluate_policy(
-        Recording(0), cfg, name="random", skip={("random", "reach", "cup", "eval_garage", 5)}
+        Recording(0), cfg, name="random", skip={("random", "reach", "cup", "eval_garage", 5005)}
     )
     (e,) = rand.episodes  # reach was skipped
-    assert e.task == "pick_and_place" and not e.success and e.distance > 0.05 and calls == [5]
-    assert e.info == {"calls": 1} and e.video.endswith("random/pick_and_place-cube-eval_garage-seed0005.mp4")
+    assert e.task == "pick_and_place" and not e.success and e.distance > 0.05 and calls == [5005]
+    assert e.info == {"calls": 1} and e.video.endswith("random/pick_and_place-cube-eval_garage-seed5005.mp4")
     assert (
-        tmp_path / "videos" / "random" / "pick_and_place-cube-eval_garage-seed0005.mp4"
+        tmp_path / "videos" / "random" / "pick_and_place-cube-eval_garage-seed5005.mp4"
     ).stat().st_size > 1000
     assert EpisodeRecord.from_dict(e.to_dict()) == e
 
@@ -150,3 +150,10 @@ def test_config_is_validated():
         SimEvalConfig(objects={"grasp": ("banana",)})
     cfg = SimEvalConfig(tasks=("reach", "grasp"), labs=("eval_kitchen",), episodes=2)
     assert len(cfg.episode_keys("p")) == 2 + 2 * 2  # grasp: cup and box
+    labs = ("eval_kitchen", "eval_garage")
+    distinct = SimEvalConfig(tasks=("reach",), labs=labs, episodes=2, seed=7)
+    assert [k[4] for k in distinct.episode_keys("p")] == [4007, 4008, 5007, 5008]  # each lab: its own scenes
+    shared = SimEvalConfig(tasks=("reach",), labs=labs[::-1], episodes=2, seed=7, lab_seeds="shared")
+    assert [k[4] for k in shared.episode_keys("p")] == [7, 8, 7, 8]
+    with pytest.raises(ValueError, match="episodes"):
+        SimEvalConfig(episodes=1001)

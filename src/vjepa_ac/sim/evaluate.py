@@ -11,8 +11,10 @@ A policy is any callable ``policy(obs, goal_image) -> action [7]`` (``obs`` is t
 builds one policy per task instead (``fn(task)``, e.g. the scripted expert). Nothing here
 knows about world models or planners (STYLE item 1): ``vjepa_ac.eval.sim`` wires the planner in.
 
-Episode ``i`` of every (task, object, lab) uses seed ``cfg.seed + i``, so a planner and a
-baseline see the same scenes. The active goal image is passed each step (``task.goal_image``),
+Episode ``i`` of every (task, object) in lab ``k`` (the lab's index in ``sim.labs.LABS``) uses
+seed ``cfg.seed + LAB_SEED_STRIDE * k + i``: a planner and a baseline see the same scenes, and
+each lab adds scenes of its own (a scene's layout depends on the seed only, so with
+``lab_seeds="shared"`` every lab replays the same scenes in its own appearance). The active goal image is passed each step (``task.goal_image``),
 so pick-and-place switches goals on the task's schedule.
 """
 
@@ -41,6 +43,7 @@ DEFAULT_OBJECTS: dict[str, tuple[str, ...]] = {
 }
 ALL = "all"  # the lab / task / object name of pooled rows
 DEFAULT_IMAGE_SIZE = 128  # px, when SimEvalConfig.image_size is 0 and the caller does not choose
+LAB_SEED_STRIDE = 1000  # seeds between the first episodes of two labs (lab_seeds="distinct")
 
 
 class Policy(Protocol):
@@ -60,8 +63,11 @@ class SimEvalConfig:
 
     tasks: tuple[str, ...] = TASKS
     labs: tuple[str, ...] = EVAL_LABS  # held-out labs (sim/labs.py); training labs are allowed too
-    episodes: int = 10  # per (task, object, lab); episode i uses seed `seed + i`
+    episodes: int = 10  # per (task, object, lab)
     seed: int = 0  # first episode seed
+    # distinct: lab k's episode i uses seed `seed + 1000 k + i` (new scenes per lab);
+    # shared: `seed + i` in every lab (the same scenes, each lab's appearance)
+    lab_seeds: Literal["distinct", "shared"] = "distinct"
     image_size: int = 0  # px, camera frames; 0: the caller's choice (eval sim: the model's), else 128
     objects: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(DEFAULT_OBJECTS)
@@ -79,9 +85,9 @@ class SimEvalConfig:
         bad = [lab for lab in self.labs if lab not in LABS]
         if bad or not self.labs:
             raise ValueError(f"SimEvalConfig.labs: unknown lab(s) {bad}; labs: {sorted(LABS)}")
-        if self.episodes < 1 or self.image_size < 0:
+        if not 1 <= self.episodes <= LAB_SEED_STRIDE or self.image_size < 0:
             raise ValueError(
-                f"SimEvalConfig.episodes must be >= 1 and image_size >= 0, "
+                f"SimEvalConfig.episodes must be in [1, {LAB_SEED_STRIDE}] and image_size >= 0, "
                 f"got {self.episodes}, {self.image_size}"
             )
         self.objects = {k: tuple(v) for k, v in self.objects.items()}
@@ -100,10 +106,14 @@ class SimEvalConfig:
     def objects_of(self, task: str) -> tuple[str, ...]:
         return self.objects.get(task, DEFAULT_OBJECTS[task])
 
+    def first_seed(self, lab: str) -> int:
+        """Seed of episode 0 in ``lab`` (see ``lab_seeds``)."""
+        return self.seed + (LAB_SEED_STRIDE * list(LABS).index(lab) if self.lab_seeds == "distinct" else 0)
+
     def episode_keys(self, policy: str) -> list[tuple[str, str, str, str, int]]:
         """Every (policy, task, object, lab, seed) this config runs, in running order."""
         return [
-            (policy, task, obj, lab, self.seed + i)
+            (policy, task, obj, lab, self.first_seed(lab) + i)
             for lab in self.labs
             for task in self.tasks
             for obj in self.objects_of(task)
