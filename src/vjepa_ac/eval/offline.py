@@ -1,7 +1,7 @@
 """``vjepa-ac eval offline``: how well a world model predicts, and plans, on held-out episodes.
 
     vjepa-ac eval offline runs/sim                       # the run's own held-out episodes
-    vjepa-ac eval offline vjepa2-ac-vitg configs/eval_droid.yaml dataset.droid.root=/data/droid
+    vjepa-ac eval offline vjepa2-ac-vitg dataset.droid.root=/data/droid split=all
 
 Two scores on clips of held-out DROID-format (or LeRobot) episodes:
 
@@ -40,7 +40,7 @@ from vjepa_ac.plan.actions import XYZ
 from vjepa_ac.plan.config import SearchConfig, load_planner_config
 from vjepa_ac.plan.interface import Context
 from vjepa_ac.plan.mpc import plan_actions
-from vjepa_ac.plan.sampling import initial_distribution, sample_candidates, score
+from vjepa_ac.plan.sampling import apply_bounds, initial_distribution, sample_candidates, score
 
 log = logging.getLogger("vjepa_ac.eval")
 RESULTS_JSON, RESULTS_MD = "offline.json", "offline.md"
@@ -190,14 +190,8 @@ def score_step(
         energy_plan=e_plan,
         energy_true=e_true,
         energy_zero=e_zero,
-        true_inside=bool(torch.allclose(_bounded(true, planner_cfg)[XYZ], t_xyz, atol=1e-6)),
+        true_inside=bool(torch.allclose(apply_bounds(true, planner_cfg)[XYZ], t_xyz, atol=1e-6)),
     )
-
-
-def _bounded(action: Tensor, cfg: SearchConfig) -> Tensor:
-    from vjepa_ac.plan.sampling import apply_bounds
-
-    return apply_bounds(action[None].clone(), cfg)[0]
 
 
 def action_scores(

@@ -35,6 +35,7 @@ from vjepa_ac.sim.evaluate import (
     ALL,
     DEFAULT_IMAGE_SIZE,
     EpisodeRecord,
+    EvalResults,
     RandomPolicy,
     SimEvalConfig,
     evaluate_policy,
@@ -133,25 +134,21 @@ class ResultsFile:
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / RESULTS_JSON
         self.header = header
-        self.episodes: list[EpisodeRecord] = []
+        self.results = EvalResults()
         if self.path.is_file():
             stored = json.loads(self.path.read_text())
             _check_compatible(stored, header)
             self.header = {**header, "policies": {**stored.get("policies", {}), **header["policies"]}}
-            self.episodes = [EpisodeRecord.from_dict(e) for e in stored["episodes"]]
-
-    def keys(self) -> set[tuple]:
-        return {e.key() for e in self.episodes}
+            self.results.episodes = [EpisodeRecord.from_dict(e) for e in stored["episodes"]]
 
     def add(self, record: EpisodeRecord) -> None:
-        self.episodes.append(record)
+        self.results.episodes.append(record)
         self.save()
 
     def save(self) -> None:
-        rows = summary_rows(self.episodes)
-        write_json(
-            self.path, {**self.header, "summary": rows, "episodes": [e.to_dict() for e in self.episodes]}
-        )
+        episodes = self.results.episodes
+        rows = summary_rows(episodes)
+        write_json(self.path, {**self.header, "summary": rows, "episodes": [e.to_dict() for e in episodes]})
         write_text(self.out_dir / RESULTS_MD, markdown_report(self.header, rows))
 
 
@@ -261,17 +258,12 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
         policies={name: settings for name, (_, settings) in policies.items()},
         config=to_dict(replace(cfg, sim=sim_cfg)),
     )
-    results = ResultsFile(cfg.out_dir, header)
+    store = ResultsFile(cfg.out_dir, header)
     for name, (policy, _) in policies.items():
-        done = results.keys()
-        todo = [k for k in sim_cfg.episode_keys(name) if k not in done]
-        log.info(
-            "%s: %d episodes to run, %d already in %s",
-            name,
-            len(todo),
-            len(sim_cfg.episode_keys(name)) - len(todo),
-            results.path,
-        )
-        evaluate_policy(policy, sim_cfg, name=name, skip=done, on_episode=results.add)
-    results.save()  # also when nothing was left to run (refreshes the table)
-    return json.loads(results.path.read_text())
+        done = store.results.keys()
+        wanted = sim_cfg.episode_keys(name)
+        todo = sum(k not in done for k in wanted)
+        log.info("%s: %d episodes to run, %d already in %s", name, todo, len(wanted) - todo, store.path)
+        evaluate_policy(policy, sim_cfg, name=name, skip=done, on_episode=store.add)
+    store.save()  # also when nothing was left to run (refreshes the table)
+    return json.loads(store.path.read_text())
