@@ -203,18 +203,17 @@ def _add_eval_commands(sub) -> None:
     model_help = "a training run folder, a checkpoint, a release name (vjepa2-ac-vitg), or tiny:"
     p = sub.add_parser("eval", help="evaluate a world model: in the sim, or offline on held-out data")
     eval_sub = p.add_subparsers(dest="eval_command", required=True)
-    s = eval_sub.add_parser("sim", help="planner + random baseline on the sim tasks (resumable)")
-    s.add_argument("model", help=model_help)
-    s.add_argument("config", nargs="?", default=None, help="YAML overriding EvalSimConfig")
-    s.add_argument("overrides", nargs="*",
-                   help="key=value, e.g. sim.episodes=5 sim.tasks=[reach] plan.num_samples=400")
-    s.set_defaults(func=_cmd_eval_sim)
-    o = eval_sub.add_parser("offline", help="prediction L1 per horizon and action score, held-out episodes")
-    o.add_argument("model", help=model_help)
-    o.add_argument("config", nargs="?", default=None, help="YAML overriding OfflineEvalConfig")
-    o.add_argument("overrides", nargs="*",
-                   help="key=value, e.g. dataset.droid.root=/data/droid action_score.clips=8")
-    o.set_defaults(func=_cmd_eval_offline)
+    for name, func, help_, config, example in (
+        ("sim", _cmd_eval_sim, "planner + random baseline on the sim tasks (resumable)", "EvalSimConfig",
+         "sim.episodes=5 sim.tasks=[reach] plan.num_samples=400"),
+        ("offline", _cmd_eval_offline, "prediction L1 per horizon and action score, held-out episodes",
+         "OfflineEvalConfig", "dataset.droid.root=/data/droid action_score.clips=8"),
+    ):
+        e = eval_sub.add_parser(name, help=help_)
+        e.add_argument("model", help=model_help)
+        e.add_argument("config", nargs="?", default=None, help=f"YAML overriding {config}")
+        e.add_argument("overrides", nargs="*", help=f"key=value, e.g. {example}")
+        e.set_defaults(func=func)
     p = sub.add_parser("landscape", help="energy over a grid of xyz actions for a frame pair, as heatmaps")
     p.add_argument("model", help=model_help)
     p.add_argument("--npz", default=None,

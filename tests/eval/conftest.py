@@ -1,20 +1,12 @@
-"""Fixtures of the evaluation tests: one torch thread, a model trained for a few steps."""
+"""Fixtures of the evaluation tests: one torch thread (the train tests' fixture), a model trained
+for a few steps."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from tests.train.conftest import tiny_config
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and the CPU is shared with other jobs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.train.conftest import one_thread, tiny_config  # noqa: F401  (one_thread: autouse, one torch thread)
 
 
 @pytest.fixture(scope="session")

@@ -100,3 +100,17 @@ def test_eval_offline_needs_held_out_episodes(tiny_run, droid, tmp_path):
         )
     with pytest.raises(ConfigError, match="frobnicate"):
         run_offline_eval(str(tiny_run), None, ["plan.frobnicate=1"], progress=False)
+
+
+def test_run_defaults_sit_between_the_dataclass_and_the_file(tiny_run, tmp_path):
+    from vjepa_ac.config import load_config
+    from vjepa_ac.eval.offline import OfflineEvalConfig, run_defaults
+    from vjepa_ac.train.checkpoint import latest_checkpoint
+
+    defaults = run_defaults(str(latest_checkpoint(tiny_run / "checkpoints")))
+    assert defaults["clips"]["frames_per_clip"] == 4 and run_defaults("tiny:") == {}
+    (tmp_path / "e.yaml").write_text("clips:\n  fps: 2.0\n")
+    cfg = load_config(OfflineEvalConfig, tmp_path / "e.yaml", ["max_clips=3"], defaults=defaults)
+    assert (cfg.clips.frames_per_clip, cfg.clips.resolution, cfg.clips.fps, cfg.max_clips) == (4, 32, 2.0, 3)
+    with pytest.raises(ConfigError, match="frobnicate"):
+        load_config(OfflineEvalConfig, None, [], defaults={"frobnicate": 1})
