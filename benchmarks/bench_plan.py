@@ -12,6 +12,14 @@ that reruns the whole sequence at every horizon step.
 
     python benchmarks/bench_plan.py --world-model predictor --predictor small --horizons 1 2 3
     python benchmarks/bench_plan.py --world-model predictor --predictor paper --chunk-size 100
+
+Each result also gives the peak memory of its timed plans (CUDA: max allocated; CPU: resident
+memory sampled by a thread) and the part of it above ``base_mb``, the memory once the model and
+its inputs are built (the planner's working memory). ``--chunk-size`` takes several values
+(``all`` = no chunking) to show how chunking bounds that memory:
+
+    python benchmarks/bench_plan.py --world-model predictor --predictor small --horizons 1 3 \
+        --chunk-size all 400 100 25
 """
 
 from __future__ import annotations
@@ -25,6 +33,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import PeakMemory, current_memory_mb, device_name, sync  # noqa: E402
 
 from vjepa_ac.plan.cem import cem  # noqa: E402
 from vjepa_ac.plan.config import CEMConfig  # noqa: E402
@@ -43,6 +54,8 @@ def build_toy(args: argparse.Namespace, device: torch.device) -> tuple[RolloutMo
 PREDICTORS = {
     # the sim default's size: 128 px frames (8x8 tokens) of a ViT-tiny-width encoder
     "small": dict(preset="small", img_size=(128, 128), embed_dim=192),
+    # configs/sim.yaml's model: 128 px (8x8 tokens), width 192, 4 layers
+    "sim": dict(preset="tiny", img_size=(128, 128), embed_dim=192),
     # the paper: ViT-g features at 256 px (16x16 tokens)
     "paper": dict(preset="paper", img_size=(256, 256), embed_dim=1408),
 }
@@ -91,29 +104,23 @@ def build_predictor(args: argparse.Namespace, device: torch.device):
 WORLD_MODELS = {"toy": build_toy, "predictor": build_predictor}
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import platform
-
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_plans(model, context, goal, cfg: CEMConfig, device: torch.device, repeats: int) -> float:
-    """Mean seconds of one ``cem`` call after one warm-up call."""
+def time_plans(model, context, goal, cfg: CEMConfig, device: torch.device,
+               repeats: int) -> tuple[float, PeakMemory]:
+    """Mean seconds of one ``cem`` call after one warm-up call, and the peak memory of the timed calls."""
     generator = torch.Generator(device=device).manual_seed(0)
     cem(model, context, goal, cfg, generator)  # warm-up (allocator, kernels)
     sync(device)
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        cem(model, context, goal, cfg, generator)
-    sync(device)
-    return (time.perf_counter() - t0) / repeats
+    with PeakMemory(device) as memory:
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            cem(model, context, goal, cfg, generator)
+        sync(device)
+        seconds = (time.perf_counter() - t0) / repeats
+    return seconds, memory
+
+
+def chunk_size(text: str) -> int | None:
+    return None if text == "all" else int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=800)
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--elites", type=int, default=10)
-    p.add_argument("--chunk-size", type=int, default=None, help="candidates per rollout call (default: all)")
+    p.add_argument("--chunk-size", type=chunk_size, nargs="+", default=[None],
+                   help="candidates per rollout call; several values compare memory ('all': no chunking)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--tokens", type=int, default=256, help="toy: N tokens per frame (256 at 256 px)")
     p.add_argument("--width", type=int, default=1408, help="toy: D (1408 = ViT-g)")
     p.add_argument("--repeats", type=int, default=3, help="timed plans per horizon")
@@ -132,22 +141,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--full-recompute", action="store_true", help="predictor: no key/value cache (reference)")
     args = p.parse_args(argv)
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     model, context, goal = WORLD_MODELS[args.world_model](args, device)
+    base_mb = current_memory_mb(device)  # the model and its inputs, before any plan
     results = []
     for horizon in args.horizons:
-        cfg = CEMConfig(horizon=horizon, num_samples=args.samples, iterations=args.iterations,
-                        num_elites=args.elites, chunk_size=args.chunk_size)
-        seconds = time_plans(model, context, goal, cfg, device, args.repeats)
-        rollouts = args.samples * args.iterations + 1  # + the re-scored plan
-        results.append({"horizon": horizon, "s_per_action": round(seconds, 5),
-                        "rollouts_per_s": round(rollouts / seconds, 1)})
+        for chunk in args.chunk_size:
+            cfg = CEMConfig(horizon=horizon, num_samples=args.samples, iterations=args.iterations,
+                            num_elites=args.elites, chunk_size=chunk)
+            seconds, memory = time_plans(model, context, goal, cfg, device, args.repeats)
+            rollouts = args.samples * args.iterations + 1  # + the re-scored plan
+            results.append({"horizon": horizon, "chunk_size": chunk, "s_per_action": round(seconds, 5),
+                            "rollouts_per_s": round(rollouts / seconds, 1),
+                            "peak_mb": round(memory.peak_mb, 1),
+                            "peak_over_base_mb": round(memory.peak_mb - base_mb, 1)})
     print(json.dumps({
         "bench": "plan", "device": device_name(device), "world_model": args.world_model,
         "planner": "cem", "samples": args.samples, "iterations": args.iterations,
-        "elites": args.elites, "chunk_size": args.chunk_size, "tokens": args.tokens,
+        "elites": args.elites, "tokens": args.tokens,
         "width": args.width, "repeats": args.repeats, "predictor": args.predictor if args.world_model ==
-        "predictor" else None, "full_recompute": args.full_recompute, "torch": torch.__version__, "results": results,
+        "predictor" else None, "full_recompute": args.full_recompute,
+        "memory": "cuda max allocated" if device.type == "cuda" else "cpu resident (sampled)",
+        "base_mb": round(base_mb, 1),
+        "torch": torch.__version__, "results": results,
     }))
     return 0
 

@@ -51,21 +51,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seven_numbers(text: str, flag: str):
+    """A state given on the command line: 7 numbers separated by spaces or commas."""
+    import numpy as np
+
+    try:
+        v = np.array([float(x) for x in text.replace(",", " ").split()], dtype=np.float64)
+    except ValueError:
+        v = np.zeros(0)
+    if v.shape != (7,) or not np.all(np.isfinite(v)):
+        raise ValueError(f"{flag} needs 7 finite numbers (xyz, euler xyz, gripper), got {text!r}")
+    return v
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     import json
     import time
-
-    import numpy as np
 
     from vjepa_ac.data.images import read_image
     from vjepa_ac.load import load_world_model
     from vjepa_ac.plan.config import MPCConfig, load_planner_config
     from vjepa_ac.plan.mpc import Planner
 
-    state = np.array([float(v) for v in args.state.replace(",", " ").split()], dtype=np.float64)
-    if state.shape != (7,) or not np.all(np.isfinite(state)):
-        print(f"vjepa-ac plan: --state needs 7 finite numbers (xyz, euler xyz, gripper), got {args.state!r}",
-              file=sys.stderr)
+    try:
+        state = _seven_numbers(args.state, "--state")
+    except ValueError as e:
+        print(f"vjepa-ac plan: {e}", file=sys.stderr)
         return 2
     cfg = load_planner_config(args.planner, args.planner_config, args.overrides)
     loaded = load_world_model(args.model, device=args.device)
@@ -99,12 +110,132 @@ def _cmd_sim_collect(args: argparse.Namespace) -> int:
     from vjepa_ac.config import load_config
     from vjepa_ac.sim.collect import CollectConfig, collect
 
-    config, overrides = args.config, list(args.overrides)
-    if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
-        config, overrides = None, [config, *overrides]  # only key=value overrides were given
+    config, overrides = _config_and_overrides(args)
     summary = collect(load_config(CollectConfig, config, overrides))
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
     return 1 if summary["errors"] else 0
+
+
+def _config_and_overrides(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """An optional CONFIG positional that may really be the first key=value override."""
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
+        config, overrides = None, [config, *overrides]
+    return config, overrides
+
+
+def _cmd_eval_sim(args: argparse.Namespace) -> int:
+    import logging
+
+    from vjepa_ac.config import ConfigError, load_config
+    from vjepa_ac.eval.sim import RESULTS_MD, EvalSimConfig, run_sim_eval
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(EvalSimConfig, *_config_and_overrides(args))
+        results = run_sim_eval(args.model, cfg)
+    except ConfigError as e:
+        print(f"vjepa-ac eval sim: config error: {e}", file=sys.stderr)
+        return 2
+    for name, s in results["summary"][-1]["policies"].items():
+        lo, hi = s["ci95"]
+        print(f"{name}: {s['successes']}/{s['episodes']} successes ({100 * s['success_rate']:.0f}%, "
+              f"95% CI {100 * lo:.0f}-{100 * hi:.0f}%), final distance {100 * s['distance_mean']:.1f} cm, "
+              f"{s['action_time_median']:.3f} s/action")
+    print(f"table: {cfg.out_dir / RESULTS_MD}")
+    return 0
+
+
+def _cmd_eval_offline(args: argparse.Namespace) -> int:
+    import logging
+
+    from vjepa_ac.config import ConfigError
+    from vjepa_ac.eval.offline import run_offline_eval
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        results = run_offline_eval(args.model, *_config_and_overrides(args))
+    except ConfigError as e:
+        print(f"vjepa-ac eval offline: config error: {e}", file=sys.stderr)
+        return 2
+    pred, act = results["prediction"], results["action_score"]
+    print(f"teacher forcing L1 {pred['teacher_forcing']:.4f}, rollout L1 {pred['rollout']:.4f} "
+          f"({pred['clips']} clips)")
+    if act:
+        cm = {k: f"{100 * act[k]['xyz_l1']:.2f} cm" for k in ("plan", "random", "zero")}
+        print(f"action xyz L1: plan {cm['plan']}, random {cm['random']}, zero {cm['zero']} "
+              f"({act['steps']} steps)")
+    print(f"report: {results['config']['out_dir']}/offline.md")
+    return 0
+
+
+def _cmd_landscape(args: argparse.Namespace) -> int:
+    import json
+
+    from vjepa_ac.data.images import read_image
+    from vjepa_ac.eval.landscape import frame_pair_landscape, load_npz_pair, save_landscape
+    from vjepa_ac.serve.model import load_service_model
+
+    try:
+        if args.npz is not None:
+            if args.image or args.goal or args.state:
+                raise ValueError("give either --npz or --image/--goal/--state, not both")
+            image, goal, state, next_state = load_npz_pair(args.npz, args.traj)
+        else:
+            if not (args.image and args.goal and args.state):
+                raise ValueError("give --npz FILE, or --image, --goal and --state (and --next-state)")
+            image, goal = read_image(args.image), read_image(args.goal)
+            state = _seven_numbers(args.state, "--state")
+            next_state = None if args.next_state is None else _seven_numbers(args.next_state, "--next-state")
+    except ValueError as e:
+        print(f"vjepa-ac landscape: {e}", file=sys.stderr)
+        return 2
+    served = load_service_model(args.model, device=args.device)
+    landscape = frame_pair_landscape(served.world_model, image, goal, state, next_state,
+                                     gripper=args.gripper, grid=args.grid, steps=args.steps,
+                                     energy=args.energy, chunk_size=args.chunk_size)
+    summary = save_landscape(landscape, args.out, args.through, meta={"model_id": served.model_id})
+    print(json.dumps({k: v for k, v in summary.items() if k != "true_action"}))
+    return 0
+
+
+def _add_eval_commands(sub) -> None:
+    model_help = "a training run folder, a checkpoint, a release name (vjepa2-ac-vitg), or tiny:"
+    p = sub.add_parser("eval", help="evaluate a world model: in the sim, or offline on held-out data")
+    eval_sub = p.add_subparsers(dest="eval_command", required=True)
+    for name, func, help_, config, example in (
+        ("sim", _cmd_eval_sim, "planner + random baseline on the sim tasks (resumable)", "EvalSimConfig",
+         "sim.episodes=5 sim.tasks=[reach] plan.num_samples=400"),
+        ("offline", _cmd_eval_offline, "prediction L1 per horizon and action score, held-out episodes",
+         "OfflineEvalConfig", "dataset.droid.root=/data/droid action_score.clips=8"),
+    ):
+        e = eval_sub.add_parser(name, help=help_)
+        e.add_argument("model", help=model_help)
+        e.add_argument("config", nargs="?", default=None, help=f"YAML overriding {config}")
+        e.add_argument("overrides", nargs="*", help=f"key=value, e.g. {example}")
+        e.set_defaults(func=func)
+    p = sub.add_parser("landscape", help="energy over a grid of xyz actions for a frame pair, as heatmaps")
+    p.add_argument("model", help=model_help)
+    p.add_argument("--npz", default=None,
+                   help="observations [B,T,H,W,3] + states [B,T,7]: first -> last frame")
+    p.add_argument("--traj", type=int, default=0, help="--npz: which trajectory")
+    p.add_argument("--image", default=None, help="current camera image")
+    p.add_argument("--goal", default=None, help="goal image")
+    p.add_argument("--state", default=None, help="7 numbers: current x y z roll pitch yaw gripper")
+    p.add_argument("--next-state", default=None,
+                   help="7 numbers: the state at the goal (marks the recorded action)")
+    p.add_argument("--grid", type=float, default=0.075, help="m, half-width of the grid per axis")
+    p.add_argument("--steps", type=int, default=21, help="grid points per axis (odd: 0 is on the grid)")
+    p.add_argument("--gripper", choices=["true", "zero"], default="true",
+                   help="gripper change of the grid actions: the recorded one, or 0")
+    p.add_argument("--through", choices=["argmin", "zero", "true"], default="argmin",
+                   help="the heatmap planes pass through the minimum, the origin, or the recorded action")
+    p.add_argument("--energy", choices=["l1", "l2"], default="l1")
+    p.add_argument("--chunk-size", type=int, default=1024, help="grid actions per world-model call")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="landscape.png",
+                   help="PNG; the grid goes to .npz and a summary to .json beside it")
+    p.set_defaults(func=_cmd_landscape)
 
 
 def _add_sim_commands(sub) -> None:
@@ -151,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="ServeConfig key=value overrides, e.g. max_samples=1024")
     p.set_defaults(func=_cmd_serve)
     _add_sim_commands(sub)
+    _add_eval_commands(sub)
     return parser
 
 

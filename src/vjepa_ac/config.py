@@ -179,10 +179,12 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
-    """Defaults of ``cls`` <- YAML file ``path`` <- ``key=value`` overrides, validated."""
-    data = to_dict(cls())
-    sources = []
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
+                defaults: Mapping[str, Any] | None = None) -> T:
+    """Defaults of ``cls`` <- ``defaults`` (a partial mapping, e.g. taken from a training run)
+    <- YAML file ``path`` <- ``key=value`` overrides, validated."""
+    data = _deep_merge(to_dict(cls()), defaults or {})
+    sources = ["defaults"] if defaults else []
     if path is not None:
         data = _deep_merge(data, load_yaml(path))
         sources.append(str(path))

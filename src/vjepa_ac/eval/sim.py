@@ -1,0 +1,269 @@
+"""``vjepa-ac eval sim``: a planner with a trained world model, closed loop on the sim tasks.
+
+    vjepa-ac eval sim runs/sim                                  # paper CEM, 10 episodes per cell
+    vjepa-ac eval sim runs/sim configs/eval_sim.yaml plan.num_samples=400 sim.episodes=5
+
+``run_sim_eval(model, cfg)`` loads the model (``serve.model.load_service_model``: a run folder,
+a checkpoint, a release name, or ``tiny:`` for smoke tests), wraps ``plan.mpc.Planner`` as a
+sim policy and runs it, then the random baseline within the planner's bounds, through
+``sim.evaluate.evaluate_policy`` on the same seeds. Everything goes to ``cfg.out_dir``:
+
+- ``results.json``: the resolved config, the model, each policy's settings, every episode and
+  the summary rows (``sim.evaluate.summary_rows``); rewritten atomically after each episode
+- ``results.md``: the table (task x object x lab, policies side by side)
+- ``videos/<policy>/<task>-<object>-<lab>-seed<seed>.mp4`` (``sim.video``: failures by default)
+
+A rerun with the same out_dir skips the episodes already in ``results.json`` (keyed by policy,
+task, object, lab, seed), so a long CPU evaluation can be stopped and continued, or extended
+with more episodes or tasks. It refuses to mix results of another model, planner setting,
+image size or step limit under one policy name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from vjepa_ac.config import ConfigError, from_dict, to_dict
+from vjepa_ac.eval.report import fmt, markdown_table, write_json, write_text
+from vjepa_ac.plan.config import MPCConfig, SearchConfig, load_planner_config
+from vjepa_ac.plan.mpc import OBS_IMAGE, OBS_STATE, Planner
+from vjepa_ac.sim.evaluate import (
+    ALL,
+    DEFAULT_IMAGE_SIZE,
+    EpisodeRecord,
+    EvalResults,
+    RandomPolicy,
+    SimEvalConfig,
+    evaluate_policy,
+    summary_rows,
+)
+
+log = logging.getLogger("vjepa_ac.eval")
+RESULTS_JSON, RESULTS_MD = "results.json", "results.md"
+
+
+@dataclass
+class EvalSimConfig:
+    """What ``vjepa-ac eval sim`` runs; ``key=value`` overrides use these names (``sim.episodes=5``)."""
+
+    out_dir: Path = Path("eval_sim")  # results.json, results.md, videos/
+    sim: SimEvalConfig = field(default_factory=SimEvalConfig)  # tasks, labs, episodes, seeds, videos
+    name: str = "planner"  # the planner's name in the results (evaluate several planners into one out_dir)
+    planner: str = "paper"  # cem, mppi, or a CEM preset: paper, notebook
+    planner_config: Path | None = None  # YAML of planner overrides (configs/plan/*.yaml)
+    plan: dict[str, Any] = field(default_factory=dict)  # planner field overrides: plan.num_samples=400
+    mpc: MPCConfig = field(default_factory=MPCConfig)  # warm start; its seed is replaced by the episode seed
+    baseline: bool = True  # also run the random baseline (name "random") on the same episodes
+    baseline_seed: int = 0
+    device: str = "auto"  # auto: cuda when available
+    crop: str = "square"  # the world model's crop of camera frames (sim frames are square)
+
+    def __post_init__(self) -> None:
+        if self.name == "random" and self.baseline:
+            raise ConfigError("name 'random' is the baseline's; choose another name or baseline=false")
+        self.planner_cfg()  # unknown planner, file or plan.* key: fail before the model loads
+
+    def planner_cfg(self) -> SearchConfig:
+        """The planner's config: ``planner`` defaults <- ``planner_config`` <- ``plan`` overrides."""
+        base = load_planner_config(
+            self.planner, None if self.planner_config is None else str(self.planner_config)
+        )
+        return from_dict(type(base), {**to_dict(base), **self.plan}, "plan")
+
+
+class PlannerPolicy:
+    """``plan.mpc.Planner`` as a sim policy: reads ``obs.image`` / ``obs.state``, reseeds per
+    episode, and reports each plan's energy in the episode record."""
+
+    def __init__(self, planner: Planner):
+        self.planner = planner
+        self.energies: list[float] = []
+
+    def reset(self, seed: int) -> None:
+        self.planner.reset(seed)
+        self.energies = []
+
+    def __call__(self, obs, goal):
+        action = self.planner({OBS_IMAGE: obs.image, OBS_STATE: obs.state}, goal)
+        self.energies.append(float(self.planner.last_plan.energy))
+        return action
+
+    def episode_info(self) -> dict:
+        return {"energies": self.energies}
+
+
+def random_baseline(planner_cfg: SearchConfig, seed: int = 0) -> RandomPolicy:
+    """Random actions within ``planner_cfg``'s bounds (a gripper that is not searched stays put)."""
+    gripper = planner_cfg.gripper_limit if "gripper" in planner_cfg.search else 0.0
+    return RandomPolicy(seed, planner_cfg.xyz_radius, planner_cfg.xyz_bound, gripper)
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where two JSON-like values differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            d
+            for k in sorted(set(old) | set(new), key=str)
+            for d in _differences(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else str(k))
+        ]
+    return [] if old == new else [f"{prefix}: stored {old!r}, now {new!r}"]
+
+
+def _check_compatible(stored: dict, current: dict) -> None:
+    """Results of another model / planner setting / environment must not share a policy name."""
+    problems = _differences(stored.get("env"), current["env"], "env")
+    for name, settings in current["policies"].items():
+        old = stored.get("policies", {}).get(name)
+        if old is not None:
+            problems += [f"policy {name!r} {d}" for d in _differences(old, settings)]
+    if problems:
+        raise ConfigError(
+            f"the results file holds episodes run with other settings ({'; '.join(problems)}); "
+            f"choose another out_dir, another name=, or delete the file"
+        )
+
+
+class ResultsFile:
+    """``results.json`` + ``results.md`` of one out_dir, rewritten atomically after each episode."""
+
+    def __init__(self, out_dir: Path, header: dict):
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / RESULTS_JSON
+        self.header = header
+        self.results = EvalResults()
+        if self.path.is_file():
+            stored = json.loads(self.path.read_text())
+            _check_compatible(stored, header)
+            self.header = {**header, "policies": {**stored.get("policies", {}), **header["policies"]}}
+            self.results.episodes = [EpisodeRecord.from_dict(e) for e in stored["episodes"]]
+
+    def add(self, record: EpisodeRecord) -> None:
+        self.results.episodes.append(record)
+        self.save()
+
+    def save(self) -> None:
+        episodes = self.results.episodes
+        rows = summary_rows(episodes)
+        write_json(self.path, {**self.header, "summary": rows, "episodes": [e.to_dict() for e in episodes]})
+        write_text(self.out_dir / RESULTS_MD, markdown_report(self.header, rows))
+
+
+def _success_cell(s: dict | None) -> str:
+    if s is None:
+        return "–"
+    lo, hi = s["ci95"]
+    return (
+        f"{s['successes']}/{s['episodes']} = {100 * s['success_rate']:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]"
+    )
+
+
+def _distance_cell(s: dict | None) -> str:
+    if s is None:
+        return "–"
+    return f"{100 * s['distance_mean']:.1f} ± {100 * s['distance_std']:.1f}"
+
+
+def _describe_policy(settings: dict) -> str:
+    if "planner_config" not in settings:
+        return ", ".join(f"{k}={v}" for k, v in settings.items())
+    p, mpc = settings["planner_config"], settings["mpc"]
+    budget = f"{p['num_samples']} samples x {p['iterations']} iterations"
+    return (
+        f"{settings['kind']} ({settings['planner_type']}: {budget}, horizon {p['horizon']}, "
+        f"{p['energy']} energy, "
+        f"xyz {p['xyz_bound']} {p['xyz_radius']} m, search {'+'.join(p['search'])}, "
+        f"warm start {mpc['warm_start']})"
+    )
+
+
+def markdown_report(header: dict, rows: list[dict]) -> str:
+    """The results table: one row per (task, object, lab), policies side by side."""
+    policies = list(dict.fromkeys(p for r in rows for p in r["policies"]))
+    head = ["task", "object", "lab"]
+    head += [f"{p} success [95% CI]" for p in policies]
+    head += [f"{p} final distance (cm)" for p in policies]
+    head += [f"{p} s/action (median)" for p in policies]
+    table = []
+    for r in rows:
+        stats = [r["policies"].get(p) for p in policies]
+        pooled = ALL in (r["task"], r["lab"])
+        cells = [
+            f"**{r['task']}**" if pooled else r["task"],
+            r["object"],
+            f"**{r['lab']}**" if pooled else r["lab"],
+        ]
+        cells += [_success_cell(s) for s in stats]
+        cells += [_distance_cell(s) for s in stats]
+        cells += [fmt(None if s is None else s["action_time_median"], 3) for s in stats]
+        table.append(cells)
+    model, env = header.get("model", {}), header.get("env", {})
+    lines = [
+        "# Sim evaluation",
+        "",
+        f"- model: `{model.get('model_id')}` ({model.get('source')})",
+        f"- camera: {env.get('image_size')} px; step limits: {env.get('max_steps') or 'task defaults'}",
+    ]
+    lines += [
+        f"- {name}: {_describe_policy(settings)}" for name, settings in header.get("policies", {}).items()
+    ]
+    lines += [
+        "",
+        "Success: successes/episodes = rate [Wilson 95% interval]. Final distance: end effector to the goal "
+        "point (reach tasks) or object to its goal position (grasp, pick-and-place), mean ± std over "
+        "episodes. s/action: time inside the policy call (encoding + planning).",
+        "",
+        markdown_table(head, table),
+    ]
+    return "\n".join(lines)
+
+
+def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
+    """Evaluate the planner (and the random baseline) with ``model`` into ``cfg.out_dir``.
+    Returns the contents of ``results.json``."""
+    from vjepa_ac.serve.model import load_service_model
+
+    planner_cfg = cfg.planner_cfg()
+    served = load_service_model(model, device=cfg.device, crop=cfg.crop)
+    sim_cfg = replace(
+        cfg.sim,
+        image_size=cfg.sim.image_size or served.image_size or DEFAULT_IMAGE_SIZE,
+        video_dir=cfg.sim.video_dir or Path(cfg.out_dir) / "videos",
+    )
+    planner = Planner(served.world_model, planner_cfg, cfg.mpc)
+    policies: dict[str, tuple[Any, dict]] = {
+        cfg.name: (
+            PlannerPolicy(planner),
+            dict(
+                kind=cfg.planner,
+                model_id=served.model_id,
+                planner_type=type(planner_cfg).__name__,
+                planner_config=to_dict(planner_cfg),
+                mpc=to_dict(cfg.mpc),
+            ),
+        ),
+    }
+    if cfg.baseline:
+        baseline = random_baseline(planner_cfg, cfg.baseline_seed)
+        policies["random"] = (baseline, baseline.settings())
+    header = dict(
+        version=1,
+        model=dict(
+            model_id=served.model_id, source=served.info.get("source", model), image_size=served.image_size
+        ),
+        env=dict(image_size=sim_cfg.image_size, max_steps=dict(sorted(sim_cfg.max_steps.items()))),
+        policies={name: settings for name, (_, settings) in policies.items()},
+        config=to_dict(replace(cfg, sim=sim_cfg)),
+    )
+    store = ResultsFile(cfg.out_dir, header)
+    for name, (policy, _) in policies.items():
+        done = store.results.keys()
+        wanted = sim_cfg.episode_keys(name)
+        todo = sum(k not in done for k in wanted)
+        log.info("%s: %d episodes to run, %d already in %s", name, todo, len(wanted) - todo, store.path)
+        evaluate_policy(policy, sim_cfg, name=name, skip=done, on_episode=store.add)
+    store.save()  # also when nothing was left to run (refreshes the table)
+    return json.loads(store.path.read_text())

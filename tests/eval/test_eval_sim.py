@@ -1,0 +1,123 @@
+"""`vjepa-ac eval sim`: planner + random baseline on the sim, results files, resuming."""
+
+import importlib.util
+import json
+
+import pytest
+
+from vjepa_ac.cli import main
+from vjepa_ac.config import ConfigError, load_config
+
+pytestmark = [
+    pytest.mark.sim,
+    pytest.mark.skipif(importlib.util.find_spec("mujoco") is None, reason="no [sim] extra"),
+]
+
+TINY_BUDGET = ["plan.num_samples=16", "plan.iterations=2", "plan.num_elites=4"]
+
+
+def _args(model, out, *extra):
+    return [
+        "eval",
+        "sim",
+        str(model),
+        f"out_dir={out}",
+        "sim.tasks=[reach,pick_and_place]",
+        "sim.labs=[eval_kitchen]",
+        "sim.episodes=1",
+        "sim.image_size=64",
+        "sim.objects={pick_and_place: [cube]}",
+        "sim.progress=false",
+        *TINY_BUDGET,
+        *extra,
+    ]
+
+
+def test_eval_sim_command_writes_results_and_resumes(tiny_run, tmp_path, capsys, monkeypatch):
+    import vjepa_ac.sim  # noqa: F401  (MuJoCo's GL backend first)
+    from vjepa_ac.eval import sim as eval_sim
+    from vjepa_ac.eval.sim import EvalSimConfig, run_sim_eval
+
+    out = tmp_path / "eval"
+    assert main(_args(tiny_run, out)) == 0
+    printed = capsys.readouterr().out
+    assert "planner: " in printed and "random: " in printed
+    res = json.loads((out / "results.json").read_text())
+    keys = sorted((e["policy"], e["task"]) for e in res["episodes"])
+    assert keys == [
+        ("planner", "pick_and_place"),
+        ("planner", "reach"),
+        ("random", "pick_and_place"),
+        ("random", "reach"),
+    ]
+    planner = res["policies"]["planner"]
+    assert planner["planner_config"]["num_samples"] == 16 and planner["model_id"] == res["model"]["model_id"]
+    assert res["policies"]["random"]["xyz_radius"] == planner["planner_config"]["xyz_radius"]
+    assert res["env"] == {"image_size": 64, "max_steps": {}}
+    for e in res["episodes"]:
+        assert e["steps"] == {"reach": 10, "pick_and_place": 18}[e["task"]]
+        assert len(e["action_time_s"]) == e["steps"] and e["seed"] == 4000  # eval_kitchen: LABS index 4
+        assert (e["policy"] == "planner") == ("energies" in e["info"])
+        if not e["success"]:
+            assert (out / "videos" / e["policy"]).is_dir() and e["video"].endswith(".mp4")
+    pnp = next(e for e in res["episodes"] if e["task"] == "pick_and_place")
+    assert pnp["goal_switches"] == 2
+    md = (out / "results.md").read_text()
+    assert "| reach | cup | eval_kitchen |" in md and "planner success [95% CI]" in md
+    assert "random success [95% CI]" in md and "| **all** | all | **eval_kitchen** |" in md
+
+    # a rerun skips every stored episode; a second seed only runs the new ones
+    ran = []
+    real = eval_sim.evaluate_policy
+    monkeypatch.setattr(
+        eval_sim,
+        "evaluate_policy",
+        lambda policy, cfg, **kw: (
+            ran.append([k for k in cfg.episode_keys(kw["name"]) if k not in kw["skip"]])
+            or real(policy, cfg, **kw)
+        ),
+    )
+    assert main(_args(tiny_run, out)) == 0
+    assert ran == [[], []]
+    assert json.loads((out / "results.json").read_text())["episodes"] == res["episodes"]
+    ran.clear()
+    assert main(_args(tiny_run, out, "sim.tasks=[reach]", "sim.episodes=2")) == 0
+    assert ran == [
+        [("planner", "reach", "cup", "eval_kitchen", 4001)],
+        [("random", "reach", "cup", "eval_kitchen", 4001)],
+    ]
+    assert len(json.loads((out / "results.json").read_text())["episodes"]) == 6
+
+    # another planner setting under the same name is refused; under another name it is added
+    capsys.readouterr()
+    assert main(_args(tiny_run, out, "plan.num_samples=32", "sim.tasks=[reach]")) == 2
+    assert "policy 'planner' planner_config.num_samples: stored 16, now 32" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="env.image_size: stored 64, now 32"):
+        run_sim_eval(
+            str(tiny_run), load_config(EvalSimConfig, None, _args(tiny_run, out, "sim.image_size=32")[3:])
+        )
+    ran.clear()
+    assert (
+        main(
+            _args(
+                tiny_run,
+                out,
+                "plan.num_samples=32",
+                "sim.tasks=[reach]",
+                "name=cem32",
+                "baseline=false",
+                "sim.video=none",
+            )
+        )
+        == 0
+    )
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["policies"]) == {"planner", "random", "cem32"} and len(res["episodes"]) == 7
+    assert "cem32 success" in (out / "results.md").read_text()
+
+
+def test_eval_sim_config_errors(tmp_path, capsys):
+    assert main(["eval", "sim", "tiny:", "plan.frobnicate=3"]) == 2
+    assert "frobnicate" in capsys.readouterr().err
+    assert main(["eval", "sim", "tiny:", "sim.tasks=[fly]"]) == 2
+    assert main(["eval", "sim", "tiny:", "name=random"]) == 2
