@@ -212,7 +212,9 @@ class ACPredictor(nn.Module):
         x = x.view(B, steps, c + self.cfg.tokens_per_frame, -1)[:, :, c:].flatten(1, 2)  # [B, steps*N, W]
         return self.predictor_proj(self.predictor_norm(x))
 
-    def _run(self, x: Tensor, t0: int, steps: int, cache: KVCache | None, mask) -> tuple[Tensor, KVCache]:
+    def _run(self, x: Tensor, t0: int, steps: int, cache: KVCache | None, mask,
+             keep_cache: bool = True) -> tuple[Tensor, KVCache | None]:
+        """Run the blocks; ``keep_cache=False`` frees each layer's keys/values as soon as it is done."""
         cos, sin = self._rope(t0, steps, x.device)
         block_mask = mask if (mask is not None and not isinstance(mask, Tensor)) else None
         dense = mask if isinstance(mask, Tensor) else None
@@ -223,8 +225,11 @@ class ACPredictor(nn.Module):
                 x, (k, v) = checkpoint(blk, x, cos, sin, dense, past, block_mask, use_reentrant=False)
             else:
                 x, (k, v) = blk(x, cos, sin, attn_mask=dense, past_kv=past, block_mask=block_mask)
-            keys.append(k)
-            values.append(v)
+            if keep_cache:
+                keys.append(k)
+                values.append(v)
+        if not keep_cache:
+            return x, None
         return x, KVCache(keys, values, (cache.steps if cache else 0) + steps)
 
     def forward(
@@ -249,7 +254,7 @@ class ACPredictor(nn.Module):
         mask = self._mask(steps, x.device) if steps > 1 else None
         if mask is not None and cache is not None:
             mask = self._prefix_mask(mask, cache, x.device)
-        x, new_cache = self._run(x, t0, steps, cache, mask)
+        x, new_cache = self._run(x, t0, steps, cache, mask, keep_cache=return_cache)
         out = self._head(x, steps)
         return (out, new_cache) if return_cache else out
 
@@ -267,15 +272,18 @@ class ACPredictor(nn.Module):
         state: Tensor,
         cache: KVCache | None = None,
         extrinsics: Tensor | None = None,
-    ) -> tuple[Tensor, KVCache]:
+        return_cache: bool = True,
+    ) -> tuple[Tensor, KVCache | None]:
         """Append one step to cached steps and predict the next frame.
 
         z: [B, N, D] frame of the new step, action/state: [B, 7], extrinsics: [B, 6].
-        Returns the prediction of the following frame [B, N, D] and the extended cache. Equal
-        to the last step of ``forward`` over all steps, without recomputing the prefix.
+        Returns the prediction of the following frame [B, N, D] and the extended cache (None
+        with ``return_cache=False``, e.g. on a rollout's last step). Equal to the last step of
+        ``forward`` over all steps, without recomputing the prefix.
         """
         ext = None if extrinsics is None else extrinsics[:, None]
-        return self(z, action[:, None], state[:, None], ext, cache=cache, return_cache=True)
+        out = self(z, action[:, None], state[:, None], ext, cache=cache, return_cache=return_cache)
+        return out if return_cache else (out, None)
 
 
 def normalize_reps(z: Tensor) -> Tensor:

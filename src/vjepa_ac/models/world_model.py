@@ -53,9 +53,10 @@ class WorldModel(nn.Module):
         return normalize_reps(z).view(B, T, -1, z.shape[-1])
 
     @torch.no_grad()
-    def step(self, z: Tensor, action: Tensor, state: Tensor, cache: KVCache | None = None) -> tuple[Tensor, KVCache]:
+    def step(self, z: Tensor, action: Tensor, state: Tensor, cache: KVCache | None = None,
+             return_cache: bool = True) -> tuple[Tensor, KVCache | None]:
         """z: [B, N, D], action/state: [B, 7] -> (next-frame rep [B, N, D] layer-normed, cache)."""
-        out, cache = self.predictor.step(z, action, state, cache)
+        out, cache = self.predictor.step(z, action, state, cache, return_cache=return_cache)
         return normalize_reps(out), cache
 
     @torch.no_grad()
@@ -95,7 +96,10 @@ class WorldModel(nn.Module):
         s = s_now.expand(S, -1)  # [S, 7]
         preds = []
         for h in range(H):
-            z, cache = self.step(z, actions[:, h], s, cache)
+            last = h == H - 1
+            # the last step's keys/values are never used: not keeping them bounds planner memory
+            z, cache = self.step(z, actions[:, h], s, cache, return_cache=not last)
             preds.append(z)
-            s = self.advance_state(s, actions[:, h])
+            if not last:
+                s = self.advance_state(s, actions[:, h])
         return torch.stack(preds, dim=1)  # [S, H, N, D]
