@@ -247,6 +247,23 @@ def _add_sim_commands(sub) -> None:
     c.set_defaults(func=_cmd_sim_collect)
 
 
+def _cmd_pipeline(args: argparse.Namespace) -> int:
+    import logging
+
+    from vjepa_ac.config import load_config
+    from vjepa_ac.pipeline import PipelineConfig, results_table, run_pipeline
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
+        config, overrides = None, [config, *overrides]  # only key=value overrides were given
+    cfg = load_config(PipelineConfig, config, overrides)
+    summary = run_pipeline(cfg)
+    print(results_table(cfg))
+    print("stage seconds: " + ", ".join(f"{k} {v['seconds']:.0f}" for k, v in summary["stages"].items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vjepa-ac", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="ServeConfig key=value overrides, e.g. max_samples=1024")
     p.set_defaults(func=_cmd_serve)
     _add_sim_commands(sub)
+    p = sub.add_parser("pipeline", help="the main job: sim data -> features -> predictor -> planning eval")
+    p.add_argument("config", nargs="?", default=None, help="YAML overriding PipelineConfig (default: embedded)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. work_dir=runs/x collect.episodes=100")
+    p.set_defaults(func=_cmd_pipeline)
     _add_eval_commands(sub)
     return parser
 
