@@ -111,3 +111,17 @@ def test_frameset_subset_keeps_rows():
     sub = fs.subset({"c", "a"})
     assert sub.episode_ids == ["a", "c"] and list(sub.episode) == [0, 0, 1, 1]
     assert torch.equal(sub.frames(), torch.from_numpy(store[[0, 1, 4, 5]]))
+
+
+def test_paired_difference_and_per_episode_errors():
+    from vjepa_ac.pretrain.probe import paired_difference
+
+    out = paired_difference([1.0, 2.0, 3.0, 4.0], [0.5, 1.5, 2.5, 3.5])
+    assert out["mean"] == -0.5 and out["ci90"] == [-0.5, -0.5] and out["share_b_greater"] == 0.0
+    rng = np.random.default_rng(0)
+    states = rng.uniform(0, 1, (200, 7)).astype(np.float32)
+    feats = torch.from_numpy(states).reshape(200, 1, 7)
+    episode = np.repeat(np.arange(10), 20)
+    res = state_probe(feats[:100], states[:100], episode[:100],
+                      {"t": (feats[100:], states[100:], episode[100:])})
+    assert len(res["t"]["episode_err_cm"]) == 5

@@ -7,7 +7,8 @@
 2. ``displacement_metrics``: within one scene, the planner's L1 energy between the features of
    a reference frame and of frames whose only change is an end-effector displacement of known
    size (``displacement.py`` renders them): the energy per displacement bin, how well it ranks
-   the displacements (pairwise concordance), and the AUC of "within 4 cm" (the Reach criterion).
+   the displacements (pairwise concordance), its linearity (Pearson r), and the AUC of
+   "within 4 cm" (the Reach criterion).
 """
 
 from __future__ import annotations
@@ -77,9 +78,14 @@ def probe_targets(states: np.ndarray) -> Tensor:
     return torch.cat([s[:, :3] * 100.0, s[:, 6:7]], dim=1)
 
 
-def _scores(pred: Tensor, y: Tensor) -> dict[str, float]:
+def _scores(pred: Tensor, y: Tensor, episode: np.ndarray | None = None) -> dict:
     r = r2(pred, y)
+    err = (pred[:, :3] - y[:, :3]).norm(dim=1).numpy()  # [n] cm
+    per_episode = {}
+    if episode is not None:  # for paired comparisons of encoders over the same episodes
+        per_episode = {"episode_err_cm": [round(float(err[episode == e].mean()), 3) for e in np.unique(episode)]}
     return {
+        **per_episode,
         "xyz_err_cm": float((pred[:, :3] - y[:, :3]).norm(dim=1).mean()),
         "xyz_r2": float(r[:3].mean()),
         "x_r2": float(r[0]), "y_r2": float(r[1]), "z_r2": float(r[2]),
@@ -89,7 +95,7 @@ def _scores(pred: Tensor, y: Tensor) -> dict[str, float]:
 
 
 def state_probe(train_x: Tensor, train_states: np.ndarray, train_episode: np.ndarray,
-                tests: dict[str, tuple[Tensor, np.ndarray]],
+                tests: dict[str, tuple[Tensor, np.ndarray] | tuple[Tensor, np.ndarray, np.ndarray]],
                 lambdas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0),
                 inner_val: float = 0.2, seed: int = 0) -> dict:
     """Ridge from flattened features to (xyz cm, gripper), strength picked on ``inner_val`` of the
@@ -109,8 +115,8 @@ def state_probe(train_x: Tensor, train_states: np.ndarray, train_episode: np.nda
     full = Ridge(X, Y)
     out = {"lambda": best, "inner_val_r2": {f"{k:g}": round(v, 4) for k, v in val_r2.items()},
            "train": _scores(full.predict(X, best), Y)}
-    for name, (x, states) in tests.items():
-        out[name] = _scores(full.predict(x.flatten(1), best), probe_targets(states))
+    for name, (x, states, *episode) in tests.items():
+        out[name] = _scores(full.predict(x.flatten(1), best), probe_targets(states), *episode)
     return out
 
 
@@ -158,14 +164,28 @@ def displacement_metrics(ref: Tensor, cand: Tensor, disp_cm: np.ndarray, scene_g
             curve.append(float(es[m].mean()) if m.any() else float("nan"))
         far = curve[-1] if np.isfinite(curve[-1]) else np.nanmax(curve)
         near = [concordance(d[d <= 6.0], x[d <= 6.0]) for d, x in zip(ds, es)]
+        per_scene = [concordance(d, x) for d, x in zip(ds, es)]
         out[gname] = {
             "bins_cm": [f"{lo:g}-{hi:g}" for lo, hi in pairwise(bins)],
             "energy": [round(c, 5) for c in curve],
             "energy_rel": [round(c / far, 4) for c in curve],
-            "concordance": float(np.nanmean([concordance(d, x) for d, x in zip(ds, es)])),
+            "concordance": float(np.nanmean(per_scene)),
+            "scene_concordance": [round(c, 4) for c in per_scene],
             "concordance_le6cm": float(np.nanmean(near)),
+            # linearity of the energy in the distance (1 = energy proportional to the displacement)
+            "pearson": float(np.mean([np.corrcoef(d, x)[0, 1] for d, x in zip(ds, es)])),
             "reach_auc": float(np.nanmean([auc(x[d < REACH_RADIUS_CM], x[d >= REACH_RADIUS_CM])
                                            for d, x in zip(ds, es)])),
             "scenes": int(sel.sum()),
         }
     return out
+
+
+def paired_difference(a: list[float], b: list[float], n_boot: int = 2000, seed: int = 0) -> dict:
+    """Paired comparison of per-unit scores (episodes, scenes): mean of ``b - a``, its 90 %
+    bootstrap interval over units, and the share of units where ``b > a``."""
+    d = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    boots = d[rng.integers(0, len(d), (n_boot, len(d)))].mean(1)
+    return {"mean": round(float(d.mean()), 4), "ci90": [round(float(np.quantile(boots, q)), 4) for q in (0.05, 0.95)],
+            "share_b_greater": round(float(np.mean(d > 0)), 3), "units": len(d)}
