@@ -148,3 +148,22 @@ def test_ext1_pose_is_configurable():
     with FrankaSim(cfg) as sim:
         sim.reset(0, render=False)
         np.testing.assert_allclose(sim.camera_extrinsics("ext1")[:3], (0.9, 0.9, 0.9), atol=1e-9)
+
+
+def test_tint_jitter_varies_lab_colours_and_keeps_other_draws():
+    from vjepa_ac.sim.env import FrankaSim, SimConfig
+
+    plain = FrankaSim(SimConfig(lab="train_office", image_size=64))
+    tinted = FrankaSim(SimConfig(lab="train_office", image_size=64, tint_jitter=0.3))
+    try:
+        a, b = plain.sample_layout(np.random.default_rng(4)), tinted.sample_layout(np.random.default_rng(4))
+        assert not a.material_tints and set(b.material_tints) == {"table", "floor", "wall"}
+        np.testing.assert_array_equal(a.arm_qpos, b.arm_qpos)  # drawn before the tints
+        assert a.object_colours == b.object_colours
+        i0 = tinted.reset(layout=b).image
+        i1 = tinted.reset(layout=a).image  # no tints: the lab's own colours again
+        np.testing.assert_array_equal(i1, plain.reset(layout=a).image)
+        assert np.abs(i0.astype(int) - i1.astype(int)).mean() > 1.0
+    finally:
+        plain.close()
+        tinted.close()

@@ -53,6 +53,9 @@ class SimConfig:
     decimate: float = 0.1  # fraction of visual-mesh faces kept (1.0 = full meshes, slow on a CPU)
     shadows: bool = True  # ~2.4x render cost on llvmpipe
     randomize: bool = True  # per-episode camera jitter, object colours, light
+    # relative per-channel jitter of the table / floor / wall colours per episode (0: the lab's own);
+    # widens the appearance of training labs so features generalise to unseen ones
+    tint_jitter: float = 0.0
     ext1_pos: tuple[float, float, float] | None = None  # m, overrides the lab's ext1 camera position
     ext1_target: tuple[float, float, float] | None = None  # m, overrides the point ext1 looks at
     ext1_fovy: float | None = None  # deg, overrides ext1's vertical field of view
@@ -75,6 +78,8 @@ class SimConfig:
                              f"got control_hz={self.control_hz}, physics_dt={self.physics_dt}")
         if not 0.0 < self.decimate <= 1.0:
             raise ValueError(f"decimate must be in (0, 1], got {self.decimate}")
+        if not 0.0 <= self.tint_jitter < 1.0:
+            raise ValueError(f"tint_jitter must be in [0, 1), got {self.tint_jitter}")
 
     @property
     def substeps(self) -> int:
@@ -102,7 +107,10 @@ class Layout:
     cameras: dict[str, tuple[np.ndarray, np.ndarray, float]] = field(default_factory=dict)  # pos, quat, fovy
     light_dir: np.ndarray | None = None  # [3]
     light_diffuse: np.ndarray | None = None  # [3]
+    material_tints: dict[str, np.ndarray] = field(default_factory=dict)  # material -> rgb factors; absent: lab's
 
+
+_TINTED_MATERIALS = ("table", "floor", "wall")
 
 # colours task objects are painted in, per episode (names go into the episode's task text)
 OBJECT_COLOURS: dict[str, tuple[float, float, float, float]] = {
@@ -154,6 +162,8 @@ class FrankaSim:
         self._distractor_body = [bid(f"distractor{i}") for i in range(len(self.lab.distractors))]
         self._cam = {c: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, c) for c in CAMERAS}
         self._light = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_LIGHT, "main")
+        self._materials = {n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_MATERIAL, n) for n in _TINTED_MATERIALS}
+        self._material_rgba = {n: m.mat_rgba[i].copy() for n, i in self._materials.items()}
         self._finger_geoms = self._side_geoms()
         self._renderer: mujoco.Renderer | None = None
         self.layout: Layout | None = None
@@ -192,6 +202,9 @@ class FrankaSim:
             j = self.lab.light_jitter
             layout.light_dir = np.array(self.lab.light_dir) + rng.uniform(-j, j, 3)
             layout.light_diffuse = np.array(self.lab.light_diffuse) * (1.0 + rng.uniform(-j, j))
+        if self.cfg.randomize and self.cfg.tint_jitter > 0:  # drawn last: other draws stay as without it
+            t = self.cfg.tint_jitter
+            layout.material_tints = {name: 1.0 + rng.uniform(-t, t, 3) for name in _TINTED_MATERIALS}
         return layout
 
     def reset(self, seed: int | None = None, layout: Layout | None = None, render: bool = True) -> Observation:
@@ -237,6 +250,10 @@ class FrankaSim:
         for c in EXTERIOR_CAMERAS:
             pos, quat, fovy = layout.cameras.get(c) or camera_pose(getattr(self.lab, c))
             m.cam_pos[self._cam[c]], m.cam_quat[self._cam[c]], m.cam_fovy[self._cam[c]] = pos, quat, fovy
+        for name, mat in self._materials.items():
+            base = self._material_rgba[name]
+            tint = layout.material_tints.get(name)
+            m.mat_rgba[mat, :3] = base[:3] if tint is None else np.clip(base[:3] * tint, 0.0, 1.0)
         ld = layout.light_dir if layout.light_dir is not None else np.array(self.lab.light_dir)
         m.light_dir[self._light] = ld / np.linalg.norm(ld)
         diffuse = layout.light_diffuse if layout.light_diffuse is not None else self.lab.light_diffuse
