@@ -157,3 +157,9 @@ def test_config_is_validated():
     assert [k[4] for k in shared.episode_keys("p")] == [7, 8, 7, 8]
     with pytest.raises(ValueError, match="episodes"):
         SimEvalConfig(episodes=1001)
+    per_task = SimEvalConfig(tasks=("reach", "grasp"), labs=("eval_kitchen",), episodes=2,
+                             task_episodes={"reach": 5})
+    assert [k[1] for k in per_task.episode_keys("p")].count("reach") == 5
+    assert len(per_task.episode_keys("p")) == 5 + 2 * 2
+    with pytest.raises(ValueError, match=r"task_episodes\['grasp'\]"):
+        SimEvalConfig(task_episodes={"grasp": 0})

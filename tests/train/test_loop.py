@@ -98,7 +98,7 @@ def test_encoder_in_the_loop_equals_cached_features(tiny, monkeypatch):
     a, b = _losses(video.run_dir), _losses(cached.run_dir)
     for step in range(1, 7):
         assert a[step] == pytest.approx(b[step], abs=1e-6)
-    va, vb = read_csv(video.run_dir / "val.csv")[0], read_csv(cached.run_dir / "val.csv")[0]
+    va, vb = read_csv(video.run_dir / "val.csv")[-1], read_csv(cached.run_dir / "val.csv")[-1]
     assert float(va["rollout_h3"]) == pytest.approx(float(vb["rollout_h3"]), abs=1e-6)
 
 
@@ -160,7 +160,7 @@ def test_cli_end_to_end(tmp_path, capsys):
         "peak_mem_mb",
     } <= set(rows[0])
     val = read_csv(run_dir / "val.csv")
-    assert [int(r["step"]) for r in val] == [3, 6] and {"tf_h3", "rollout_h3"} <= set(val[0])
+    assert [int(r["step"]) for r in val] == [0, 3, 6] and {"tf_h3", "rollout_h3"} <= set(val[0])
     # export: released-format .pt and safetensors, both equal to the final checkpoint's predictor
     trained = predictor_from_checkpoint(ckpt.latest_checkpoint(run_dir / "checkpoints"))
     for file in ("predictor.pt", "predictor.safetensors"):

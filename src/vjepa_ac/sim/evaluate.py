@@ -64,6 +64,7 @@ class SimEvalConfig:
     tasks: tuple[str, ...] = TASKS
     labs: tuple[str, ...] = EVAL_LABS  # held-out labs (sim/labs.py); training labs are allowed too
     episodes: int = 10  # per (task, object, lab)
+    task_episodes: dict[str, int] = field(default_factory=dict)  # task -> episodes; absent: `episodes`
     seed: int = 0  # first episode seed
     # distinct: lab k's episode i uses seed `seed + 1000 k + i` (new scenes per lab);
     # shared: `seed + i` in every lab (the same scenes, each lab's appearance)
@@ -97,6 +98,12 @@ class SimEvalConfig:
                     f"SimEvalConfig.objects[{task!r}] = {list(objs)}: tasks are {TASKS}, "
                     f"objects {sorted(OBJECTS)}"
                 )
+        for task, n in self.task_episodes.items():
+            if task not in TASKS or not 1 <= n <= LAB_SEED_STRIDE:
+                raise ValueError(
+                    f"SimEvalConfig.task_episodes[{task!r}] = {n}: tasks are {TASKS}, "
+                    f"episodes in [1, {LAB_SEED_STRIDE}]"
+                )
         for task, steps in self.max_steps.items():
             if task not in TASKS or steps < 1:
                 raise ValueError(
@@ -105,6 +112,9 @@ class SimEvalConfig:
 
     def objects_of(self, task: str) -> tuple[str, ...]:
         return self.objects.get(task, DEFAULT_OBJECTS[task])
+
+    def episodes_of(self, task: str) -> int:
+        return self.task_episodes.get(task, self.episodes)
 
     def first_seed(self, lab: str) -> int:
         """Seed of episode 0 in ``lab`` (see ``lab_seeds``)."""
@@ -117,7 +127,7 @@ class SimEvalConfig:
             for lab in self.labs
             for task in self.tasks
             for obj in self.objects_of(task)
-            for i in range(self.episodes)
+            for i in range(self.episodes_of(task))
         ]
 
 

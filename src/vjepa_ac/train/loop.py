@@ -271,6 +271,8 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
     total, metrics, stopped = cfg.total_steps, {}, "finished"
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    if step == 0 and run.val_set is not None and cfg.val_every:
+        run_validation(run, 0)  # the untrained predictor: where the validation curve starts
     try:
         with StopSignal() as stop:
             while step < total:
