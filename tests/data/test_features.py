@@ -1,5 +1,6 @@
 """Feature cache: cached training inputs equal encoding on the fly; interrupted runs resume."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -100,6 +101,13 @@ def test_interrupted_run_resumes_to_the_same_cache(droid_root, tmp_path, monkeyp
     other = encode_cfg(droid_root, tmp_path / "resumed", sampling="container_stride")
     with pytest.raises(ConfigError, match="sampling"):
         encode_dataset(other, encoder=enc)
+    # the same weights read from another path (a copied work folder) reuse the cache; other weights do not
+    moved = dataclasses.replace(encode_cfg(droid_root, tmp_path / "resumed"), checkpoint="copied/encoder.pt")
+    assert encode_dataset(moved, encoder=enc)["reused"] == 6
+    with torch.no_grad():
+        enc.blocks[0].mlp.fc1.bias.add_(1.0)
+    with pytest.raises(ConfigError, match="encoder"):
+        encode_dataset(moved, encoder=enc)
 
 
 def test_feature_dataset_checks_settings_and_splits_like_the_index(droid_root, tmp_path):

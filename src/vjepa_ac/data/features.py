@@ -250,6 +250,14 @@ def _settings(cfg: EncodeConfig, encoder: VisionTransformer, sha: str, device: t
     }
 
 
+def _comparable(key: str, value):
+    """A setting as far as it decides the features: the encoder by its weights and architecture,
+    not the path it was read from (a moved or copied work folder keeps its cache)."""
+    if key == "encoder" and isinstance(value, dict):
+        return {k: value.get(k) for k in ("config", "weights_sha256")}
+    return value
+
+
 def _to_storage(z: torch.Tensor, dtype: str) -> np.ndarray:
     if dtype == "float16":
         return z.to(torch.float16).numpy()
@@ -287,7 +295,7 @@ def encode_dataset(cfg: EncodeConfig, encoder: VisionTransformer | None = None) 
     manifest_path = out / MANIFEST
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
-        diff = [k for k in SETTING_KEYS if old.get(k) != settings[k]]
+        diff = [k for k in SETTING_KEYS if _comparable(k, old.get(k)) != _comparable(k, settings[k])]
         if diff:
             raise ConfigError(
                 f"{manifest_path}: the cache was made with other settings ({', '.join(diff)}: "
