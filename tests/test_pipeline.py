@@ -5,15 +5,17 @@ planning), which must learn and beat random actions on Reach."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from vjepa_ac.cli import main
 from vjepa_ac.config import ConfigError, load_config, to_dict
-from vjepa_ac.pipeline import EncoderInit, PipelineConfig, resolve
+from vjepa_ac.pipeline import SHIPPED_ENCODERS, EncoderInit, PipelineConfig, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "configs" / "pipeline_toy.yaml"
@@ -21,6 +23,17 @@ TOY = ROOT / "configs" / "pipeline_toy.yaml"
 
 def test_shipped_sim_config_is_the_embedded_default():
     assert to_dict(load_config(PipelineConfig, ROOT / "configs" / "pipeline_sim.yaml")) == to_dict(PipelineConfig())
+
+
+def test_shipped_encoder_is_the_recorded_file():
+    from vjepa_ac.official import load_released_encoder
+
+    path = SHIPPED_ENCODERS[PipelineConfig().encoder.weights]
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == meta["sha256"]
+    encoder = load_released_encoder(path)
+    assert encoder.cfg == PipelineConfig().encoder.arch  # the arch written in configs/pipeline_sim.yaml
+    assert all(p.dtype == torch.float32 for p in encoder.parameters())  # stored fp16, runs fp32
 
 
 def test_stages_agree_on_paths_and_encoder(tmp_path):

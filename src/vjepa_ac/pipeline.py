@@ -39,6 +39,10 @@ from vjepa_ac.train.config import ModelConfig, OptimConfig, TrainConfig, TrainDa
 
 log = logging.getLogger("vjepa_ac.pipeline")
 
+ASSETS = Path(__file__).resolve().parent / "assets"
+# encoder weights shipped in the package, by name; each has a .json of how it was made
+SHIPPED_ENCODERS: dict[str, Path] = {"sim_vjepa_64": ASSETS / "sim_encoder_64.pt"}
+
 def _encoder_arch() -> EncoderConfig:
     # 64 px frames, 16 px patches: 4 x 4 = 16 tokens per frame
     return EncoderConfig(img_size=64, patch_size=16, embed_dim=192, depth=4, num_heads=3)
@@ -48,9 +52,11 @@ def _encoder_arch() -> EncoderConfig:
 class EncoderInit:
     """The frozen encoder of the pipeline: its architecture and where its weights come from."""
 
-    weights: str = "random"  # "random" (seeded init) or a save_encoder file (.pt / .safetensors)
+    # "sim_vjepa_64": pretrained here on sim video (notes/pretrain.md; planned better than random,
+    # notes/pipeline.md), "random": seeded init, or a save_encoder file (.pt / .safetensors)
+    weights: str = "sim_vjepa_64"
     seed: int = 0  # init seed of "random"
-    arch: EncoderConfig = field(default_factory=_encoder_arch)  # ignored for files (they carry theirs)
+    arch: EncoderConfig = field(default_factory=_encoder_arch)  # of "random"; files carry their own
 
 
 def _collect() -> CollectConfig:
@@ -120,8 +126,9 @@ class PipelineConfig:
         if self.threads < 0 or self.encode_batch_frames < 1:
             raise ConfigError("threads must be >= 0 and encode_batch_frames >= 1")
         w = self.encoder.weights
-        if w != "random" and not w.endswith((".pt", ".safetensors")):
-            raise ConfigError(f"encoder.weights: {w!r} is neither 'random' nor a .pt / .safetensors file")
+        if w != "random" and w not in SHIPPED_ENCODERS and not w.endswith((".pt", ".safetensors")):
+            raise ConfigError(f"encoder.weights: {w!r} is not 'random', one of {sorted(SHIPPED_ENCODERS)}, "
+                              "or a .pt / .safetensors file")
 
 
 def encoder_path(cfg: PipelineConfig) -> Path:
@@ -166,7 +173,7 @@ def _encoder_source(cfg: PipelineConfig) -> Path | None:
     w = cfg.encoder.weights
     if w == "random":
         return None
-    path = Path(w)
+    path = SHIPPED_ENCODERS.get(w, Path(w))
     if not path.is_file():
         raise FileNotFoundError(f"encoder.weights: {path} not found")
     return path
