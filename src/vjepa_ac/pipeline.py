@@ -43,6 +43,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 # encoder weights shipped in the package, by name; each has a .json of how it was made
 SHIPPED_ENCODERS: dict[str, Path] = {"sim_vjepa_64": ASSETS / "sim_encoder_64.pt"}
 
+
 def _encoder_arch() -> EncoderConfig:
     # 64 px frames, 16 px patches: 4 x 4 = 16 tokens per frame
     return EncoderConfig(img_size=64, patch_size=16, embed_dim=192, depth=4, num_heads=3)
