@@ -66,11 +66,15 @@ def crop_and_resize(
         if (h, w) == (size, size):
             out[i] = patch
             continue
-        resized = F.interpolate(
-            patch[None].float(), size=(size, size), mode="bilinear", align_corners=False, antialias=antialias
-        )  # [1, 3, size, size]
-        out[i] = resized[0].round_().clamp_(0, 255).to(torch.uint8)
+        out[i] = resize_uint8(patch[None], size, antialias)[0]
     return out
+
+
+def resize_uint8(frames: torch.Tensor, size: int, antialias: bool = False) -> torch.Tensor:
+    """uint8 ``[B, 3, h, w]`` -> uint8 ``[B, 3, size, size]``: bilinear (the released pipeline does
+    not antialias), rounded to the nearest integer."""
+    x = F.interpolate(frames.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=antialias)
+    return x.round_().clamp_(0, 255).to(torch.uint8)
 
 
 def normalize(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from vjepa_ac.data.clips import ClipConfig
 from vjepa_ac.data.droid import DroidConfig
 from vjepa_ac.data.index import DataConfig, build_index, validation_ids
-from vjepa_ac.data.transforms import crop_and_resize
+from vjepa_ac.data.transforms import crop_and_resize, resize_uint8
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +114,7 @@ def load_frames(root: str | Path, crop: str = "square", stride: int = 1, cache: 
 def resize(frames: Tensor, size: int) -> Tensor:
     """Deterministic model input: uint8 ``[B, 3, S, S]`` -> uint8 ``[B, 3, size, size]``, bilinear
     without antialiasing and rounded, as ``transforms.crop_and_resize`` (the encode pipeline)."""
-    if frames.shape[-1] == size:
-        return frames
-    x = F.interpolate(frames.float(), size=(size, size), mode="bilinear", align_corners=False)
-    return x.round_().clamp_(0, 255).to(torch.uint8)
+    return frames if frames.shape[-1] == size else resize_uint8(frames, size)
 
 
 def random_resized_crop(frames: Tensor, size: int, scale: tuple[float, float], aspect: tuple[float, float],
@@ -135,7 +131,5 @@ def random_resized_crop(frames: Tensor, size: int, scale: tuple[float, float], a
         h = min(H, max(1, round(math.sqrt(area / ratio))))
         top = int(torch.randint(0, H - h + 1, (), generator=g))
         left = int(torch.randint(0, W - w + 1, (), generator=g))
-        patch = frames[i : i + 1, :, top : top + h, left : left + w].float()  # [1, 3, h, w]
-        x = F.interpolate(patch, size=(size, size), mode="bilinear", align_corners=False)
-        out[i] = x[0].round_().clamp_(0, 255).to(torch.uint8)
+        out[i] = resize_uint8(frames[i : i + 1, :, top : top + h, left : left + w], size)[0]  # [3, size, size]
     return out

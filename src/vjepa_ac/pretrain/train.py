@@ -25,6 +25,7 @@ from vjepa_ac.official import save_encoder
 from vjepa_ac.pretrain.frames import FrameSet, random_resized_crop, resize
 from vjepa_ac.pretrain.masks import MaskSpec, sample_masks
 from vjepa_ac.pretrain.model import JEPA, JEPAPredictor, JEPAPredictorConfig, ema_update, token_grid
+from vjepa_ac.train.optim import param_groups, set_lr
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +99,10 @@ def momentum_at(step: int, cfg: PretrainConfig) -> float:
 
 
 def build_optimizer(jepa: JEPA, cfg: PretrainConfig) -> torch.optim.AdamW:
-    """AdamW over the online encoder and predictor; no decay on 1-D tensors (biases, norms, tokens)."""
-    params = [p for n, p in jepa.named_parameters() if p.requires_grad and not n.startswith("target.")]
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1 or p is jepa.predictor.mask_tokens]
-    decay = [p for p in decay if p is not jepa.predictor.mask_tokens]
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.start_lr, betas=(0.9, 0.999),
-    )
+    """AdamW over the online encoder and predictor (the target encoder is frozen, so left out);
+    no decay on 1-D tensors (biases, norms) and the mask tokens."""
+    groups = param_groups(jepa, cfg.weight_decay, exempt=[jepa.predictor.mask_tokens])
+    return torch.optim.AdamW(groups, lr=cfg.start_lr, betas=(0.9, 0.999))
 
 
 def make_clip(frames: torch.Tensor, tubelet: int) -> torch.Tensor:
@@ -128,8 +124,7 @@ def train_step(jepa: JEPA, clip: torch.Tensor, optimizer: torch.optim.Optimizer,
                step: int, g: torch.Generator) -> dict[str, float]:
     """One optimisation step on ``clip [B, C, T, H, W]`` and the EMA update; returns metrics."""
     lr, momentum = lr_at(step, cfg), momentum_at(step, cfg)
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+    set_lr(optimizer, lr)
     grid = token_grid(jepa.encoder, clip)
     masks = [sample_masks(spec, clip.shape[0], grid, g) for spec in cfg.mask_specs]
     loss, stats = jepa.loss(clip, masks)

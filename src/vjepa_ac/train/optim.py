@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
 from vjepa_ac.train.config import OptimConfig
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, exempt: Iterable[nn.Parameter] = ()) -> list[dict]:
     """Two groups of the trainable parameters: weights with ndim >= 2 decay, biases and
-    norm weights (ndim < 2) do not. Frozen parameters are left out."""
+    norm weights (ndim < 2) and the ``exempt`` ones (e.g. learned tokens) do not. Frozen
+    parameters are left out; each group keeps the model's parameter order."""
+    skip = {id(p) for p in exempt}
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
+            (decay if p.ndim >= 2 and id(p) not in skip else no_decay).append(p)
     return [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
