@@ -97,7 +97,16 @@ class VisionTransformer(nn.Module):
             init_vit_weights(self, self.blocks)
         self._rope_cache: dict[tuple, tuple[Tensor, Tensor]] = {}
 
-    def _rope(self, t: int, h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    def token_grid(self, clip: Tensor) -> tuple[int, int, int]:
+        """(t, h, w) token grid of ``clip [B, C, T, H, W]``; raises if the clip does not tile."""
+        _, _, T, H, W = clip.shape
+        p, tub = self.cfg.patch_size, self.cfg.tubelet_size
+        if T % tub or H % p or W % p:
+            raise ValueError(f"clip {tuple(clip.shape)} does not tile into tubelets {tub}x{p}x{p}")
+        return T // tub, H // p, W // p
+
+    def rope(self, t: int, h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """cos/sin tables ``[t*h*w, head_dim]`` of a token grid in raster order (cached per shape)."""
         key = (t, h, w, device)
         if key not in self._rope_cache:
             frame, row, col = grid_positions(t, h, w, device)
@@ -107,12 +116,9 @@ class VisionTransformer(nn.Module):
 
     def forward(self, clip: Tensor) -> Tensor:
         """clip: [B, C, T, H, W] normalised pixels -> tokens [B, T/tubelet * H/p * W/p, D]."""
-        B, C, T, H, W = clip.shape
-        p, tub = self.cfg.patch_size, self.cfg.tubelet_size
-        if T % tub or H % p or W % p:
-            raise ValueError(f"clip {tuple(clip.shape)} does not tile into tubelets {tub}x{p}x{p}")
+        grid = self.token_grid(clip)
         x = self.patch_embed(clip)  # [B, L, D]
-        cos, sin = self._rope(T // tub, H // p, W // p, x.device)
+        cos, sin = self.rope(*grid, x.device)
         for blk in self.blocks:
             if self.cfg.activation_checkpointing and self.training and torch.is_grad_enabled():
                 x, _ = checkpoint(blk, x, cos, sin, use_reentrant=False)

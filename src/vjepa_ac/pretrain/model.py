@@ -1,8 +1,8 @@
 """The V-JEPA objective around the project's ``VisionTransformer``.
 
 - ``encode_tokens(vit, clip, keep)``: the encoder's own modules (``patch_embed``, ``blocks``,
-  ``norm``) run on the tokens ``keep`` selects, each with its RoPE position; with ``keep=None``
-  it equals ``vit(clip)`` exactly (tested). ``models/encoder.py`` is not changed.
+  ``norm``, its cached ``rope`` tables) run on the tokens ``keep`` selects, each with its RoPE
+  position; with ``keep=None`` it equals ``vit(clip)`` exactly (tested).
 - ``JEPAPredictor``: a narrow transformer (``models.blocks.Block`` + the shared 3D RoPE) that
   takes the context tokens and one learned mask token per target position and predicts the
   target features there.
@@ -26,15 +26,6 @@ from vjepa_ac.models.rope import grid_positions, rope_table
 from vjepa_ac.pretrain.masks import Masks
 
 
-def token_grid(vit: VisionTransformer, clip: Tensor) -> tuple[int, int, int]:
-    """(t, h, w) token grid of ``clip [B, C, T, H, W]`` for ``vit``."""
-    _, _, T, H, W = clip.shape
-    p, tub = vit.cfg.patch_size, vit.cfg.tubelet_size
-    if T % tub or H % p or W % p:
-        raise ValueError(f"clip {tuple(clip.shape)} does not tile into tubelets {tub}x{p}x{p}")
-    return T // tub, H // p, W // p
-
-
 def grid_rope(head_dim: int, grid: tuple[int, int, int], interleaved: bool, device) -> tuple[Tensor, Tensor]:
     """cos/sin tables of a whole ``(t, h, w)`` grid in raster order: ``[L, head_dim]`` each."""
     frame, row, col = grid_positions(*grid, device=device)
@@ -54,9 +45,9 @@ def gather_rope(table: Tensor, idx: Tensor) -> Tensor:
 def encode_tokens(vit: VisionTransformer, clip: Tensor, keep: Tensor | None = None) -> Tensor:
     """The encoder on a subset of its tokens. clip: [B, C, T, H, W]; keep: [B, K] token indices
     (raster order) or None for all -> [B, K, D] (after the final norm, like ``vit(clip)``)."""
-    grid = token_grid(vit, clip)
+    grid = vit.token_grid(clip)
     x = vit.patch_embed(clip)  # [B, L, D]
-    cos, sin = grid_rope(vit.cfg.embed_dim // vit.cfg.num_heads, grid, vit.cfg.rope_interleaved, x.device)
+    cos, sin = vit.rope(*grid, x.device)  # [L, hd] each, the encoder's cached tables
     if keep is not None:
         x = gather_tokens(x, keep)  # [B, K, D]
         cos, sin = gather_rope(cos, keep), gather_rope(sin, keep)  # [B, 1, K, hd]
@@ -140,7 +131,7 @@ class JEPA(nn.Module):
 
     def loss(self, clip: Tensor, masks: list[Masks]) -> tuple[Tensor, dict[str, float]]:
         """clip: [B, C, T, H, W]; one ``Masks`` per mask kind -> (mean L1 loss, detached stats)."""
-        grid = token_grid(self.encoder, clip)
+        grid = self.encoder.token_grid(clip)
         h = self.target_features(clip)  # [B, L, D]
         losses = []
         stats: dict[str, float] = {}

@@ -24,7 +24,7 @@ from vjepa_ac.models.encoder import EncoderConfig, VisionTransformer
 from vjepa_ac.official import save_encoder
 from vjepa_ac.pretrain.frames import FrameSet, random_resized_crop, resize
 from vjepa_ac.pretrain.masks import MaskSpec, sample_masks
-from vjepa_ac.pretrain.model import JEPA, JEPAPredictor, JEPAPredictorConfig, ema_update, token_grid
+from vjepa_ac.pretrain.model import JEPA, JEPAPredictor, JEPAPredictorConfig, ema_update
 from vjepa_ac.train.optim import param_groups, set_lr
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def train_step(jepa: JEPA, clip: torch.Tensor, optimizer: torch.optim.Optimizer,
     """One optimisation step on ``clip [B, C, T, H, W]`` and the EMA update; returns metrics."""
     lr, momentum = lr_at(step, cfg), momentum_at(step, cfg)
     set_lr(optimizer, lr)
-    grid = token_grid(jepa.encoder, clip)
+    grid = jepa.encoder.token_grid(clip)
     masks = [sample_masks(spec, clip.shape[0], grid, g) for spec in cfg.mask_specs]
     loss, stats = jepa.loss(clip, masks)
     if not torch.isfinite(loss):
