@@ -17,11 +17,11 @@ import copy
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vjepa_ac.models.blocks import Block, init_vit_weights
 from vjepa_ac.models.encoder import VisionTransformer
+from vjepa_ac.models.predictor import normalize_reps
 from vjepa_ac.models.rope import grid_positions, rope_table
 from vjepa_ac.pretrain.masks import Masks
 
@@ -126,8 +126,7 @@ class JEPA(nn.Module):
     @torch.no_grad()
     def target_features(self, clip: Tensor) -> Tensor:
         """Layer-normed (no affine) target-encoder tokens of ``clip``: [B, L, D]."""
-        h = encode_tokens(self.target, clip)  # [B, L, D]
-        return F.layer_norm(h, (h.shape[-1],))
+        return normalize_reps(self.target(clip))  # [B, L, D]
 
     def loss(self, clip: Tensor, masks: list[Masks]) -> tuple[Tensor, dict[str, float]]:
         """clip: [B, C, T, H, W]; one ``Masks`` per mask kind -> (mean L1 loss, detached stats)."""
