@@ -17,12 +17,12 @@ from itertools import pairwise
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from vjepa_ac.data.features import encode_frames
 from vjepa_ac.models.encoder import VisionTransformer
+from vjepa_ac.models.predictor import normalize_reps
 from vjepa_ac.pretrain.frames import resize
-from vjepa_ac.pretrain.train import make_clip
 
 DISPLACEMENT_BINS_CM = (0.0, 1.5, 2.5, 3.5, 4.5, 5.5, 7.0, 9.0, 12.5, 17.5, 30.0)
 REACH_RADIUS_CM = 4.0
@@ -32,12 +32,9 @@ REACH_RADIUS_CM = 4.0
 def extract_features(vit: VisionTransformer, frames: Tensor, batch: int = 256) -> Tensor:
     """Layer-normed per-frame features (the AC encoding): uint8 ``[K, 3, S, S]`` -> float32 ``[K, N, D]``."""
     vit.eval()
-    outs = []
-    for i in range(0, len(frames), batch):
-        x = resize(frames[i : i + batch], vit.cfg.img_size)  # [b, 3, R, R]
-        z = vit(make_clip(x, vit.cfg.tubelet_size))  # [b, N, D]
-        outs.append(F.layer_norm(z, (z.shape[-1],)))
-    return torch.cat(outs)
+    # resized a batch at a time: all frames at once as float would not fit in memory
+    chunks = (resize(frames[i : i + batch], vit.cfg.img_size) for i in range(0, len(frames), batch))
+    return torch.cat([normalize_reps(encode_frames(vit, x, batch_frames=batch)) for x in chunks])
 
 
 # ----------------------------------------------------------------------------- ridge probe
