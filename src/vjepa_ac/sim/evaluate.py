@@ -14,8 +14,9 @@ knows about world models or planners (STYLE item 1): ``vjepa_ac.eval.sim`` wires
 Episode ``i`` of every (task, object) in lab ``k`` (the lab's index in ``sim.labs.LABS``) uses
 seed ``cfg.seed + LAB_SEED_STRIDE * k + i``: a planner and a baseline see the same scenes, and
 each lab adds scenes of its own (a scene's layout depends on the seed only, so with
-``lab_seeds="shared"`` every lab replays the same scenes in its own appearance). The active goal image is passed each step (``task.goal_image``),
-so pick-and-place switches goals on the task's schedule.
+``lab_seeds="shared"`` every lab replays the same scenes in its own appearance). The active
+goal image is passed each step (``task.goal_image``), so pick-and-place switches goals on the
+task's schedule.
 """
 
 from __future__ import annotations
