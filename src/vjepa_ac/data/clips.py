@@ -19,6 +19,7 @@ exactly the same clips.
 
 from __future__ import annotations
 
+import abc
 import logging
 import math
 from dataclasses import dataclass
@@ -203,7 +204,7 @@ def epoch_and_index(key: int | tuple[int, int], epoch: int) -> tuple[int, int]:
     return epoch, int(key)
 
 
-class WindowedEpisodes(Dataset):
+class WindowedEpisodes(Dataset, abc.ABC):
     """Shared logic of the clip datasets: item -> (episode, window) from (seed, epoch, index).
 
     ``len = episodes x clips_per_episode``; item ``i`` uses episode ``i % E``. Keys are an int
@@ -224,9 +225,9 @@ class WindowedEpisodes(Dataset):
     def __len__(self) -> int:
         return len(self.episodes) * self.cfg.clips_per_episode
 
+    @abc.abstractmethod
     def windows(self, episode_number: int) -> np.ndarray:
         """All windows of one episode, ``[W, T]`` (rows for raw video, grid positions for features)."""
-        raise NotImplementedError
 
     def choose(self, rng: np.random.Generator, index: int) -> tuple[int, np.ndarray]:
         e = index % len(self.episodes)
