@@ -59,6 +59,9 @@ class SimConfig:
     ext1_pos: tuple[float, float, float] | None = None  # m, overrides the lab's ext1 camera position
     ext1_target: tuple[float, float, float] | None = None  # m, overrides the point ext1 looks at
     ext1_fovy: float | None = None  # deg, overrides ext1's vertical field of view
+    # scales ext1's field of view in every lab (after ext1_fovy): < 1 zooms in, so the workspace
+    # fills more of the frame (the public maintainers' advice: crop so gripper and object fill it)
+    ext1_zoom: float = 1.0
     max_dpos: float = 0.1  # m, per-axis clip of an action's translation
     max_drot: float = 0.5  # rad, per-axis clip of an action's rotation
     max_tilt: float = 1.0  # rad, largest angle of the approach axis from straight down
@@ -80,6 +83,8 @@ class SimConfig:
             raise ValueError(f"decimate must be in (0, 1], got {self.decimate}")
         if not 0.0 <= self.tint_jitter < 1.0:
             raise ValueError(f"tint_jitter must be in [0, 1), got {self.tint_jitter}")
+        if not 0.2 <= self.ext1_zoom <= 2.0:
+            raise ValueError(f"ext1_zoom must be in [0.2, 2], got {self.ext1_zoom}")
 
     @property
     def substeps(self) -> int:
@@ -94,6 +99,18 @@ class Observation:
     state: np.ndarray  # [7] xyz, euler xyz, gripper (see module doc)
     images: dict[str, np.ndarray]  # camera name -> [H,W,3] uint8
     step: int  # control steps since the sim's reset
+
+
+@dataclass(frozen=True)
+class SimSnapshot:
+    """``FrankaSim.snapshot()``: MuJoCo's integration state plus the controller's targets."""
+
+    physics: np.ndarray  # mjSTATE_INTEGRATION vector
+    q_target: np.ndarray  # [7] arm joint target, rad
+    cmd_pos: np.ndarray  # [3] commanded end-effector position, m
+    cmd_rot: np.ndarray  # [3, 3] commanded end-effector rotation
+    cmd_grip: float  # commanded closure, 0 open .. 1 closed
+    steps: int  # control steps since reset
 
 
 @dataclass
@@ -321,6 +338,24 @@ class FrankaSim:
     def steps(self) -> int:
         return self._steps
 
+    # ---------------------------------------------------------------- snapshots
+    def snapshot(self) -> SimSnapshot:
+        """The full physics and controller state, for ``restore`` (what-if simulation: the oracle
+        planner and the grasp lift test). Appearance (layout) is not included: it does not change
+        within an episode."""
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        state = np.empty(mujoco.mj_stateSize(self.model, spec))
+        mujoco.mj_getState(self.model, self.data, state, spec)
+        return SimSnapshot(state, self._q_target.copy(), self._cmd_pos.copy(), self._cmd_rot.copy(),
+                           self._cmd_grip, self._steps)
+
+    def restore(self, snap: SimSnapshot) -> None:
+        """Return to ``snap`` exactly: stepping afterwards repeats what followed the snapshot."""
+        mujoco.mj_setState(self.model, self.data, snap.physics, mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(self.model, self.data)
+        self._q_target, self._cmd_pos, self._cmd_rot = snap.q_target.copy(), snap.cmd_pos.copy(), snap.cmd_rot.copy()
+        self._cmd_grip, self._steps = snap.cmd_grip, snap.steps
+
     def object_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Position ``[3]`` (m) and rotation ``[3,3]`` of task object ``name``."""
         b = self._obj_body[name]
@@ -398,6 +433,8 @@ def _with_camera_overrides(lab: LabSpec, cfg: SimConfig) -> LabSpec:
         ext1 = dataclasses.replace(ext1, target=tuple(cfg.ext1_target))
     if cfg.ext1_fovy is not None:
         ext1 = dataclasses.replace(ext1, fovy=float(cfg.ext1_fovy))
+    if cfg.ext1_zoom != 1.0:
+        ext1 = dataclasses.replace(ext1, fovy=ext1.fovy * cfg.ext1_zoom, fovy_jitter=ext1.fovy_jitter * cfg.ext1_zoom)
     return dataclasses.replace(lab, ext1=ext1)
 
 

@@ -71,6 +71,7 @@ class SimEvalConfig:
     # shared: `seed + i` in every lab (the same scenes, each lab's appearance)
     lab_seeds: Literal["distinct", "shared"] = "distinct"
     image_size: int = 0  # px, camera frames; 0: the caller's choice (eval sim: the model's), else 128
+    camera_zoom: float = 1.0  # SimConfig.ext1_zoom of every lab: frame the scene as the training data did
     objects: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(DEFAULT_OBJECTS)
     )  # task -> objects
@@ -224,13 +225,14 @@ def evaluate_policy(
     record_video = cfg.video != "none"
     with tqdm(total=len(keys), desc=f"eval {name}", unit="ep", disable=not cfg.progress) as bar:
         for lab in dict.fromkeys(k[3] for k in keys):
-            sim = FrankaSim(SimConfig(lab=lab, image_size=size))
+            sim = FrankaSim(SimConfig(lab=lab, image_size=size, ext1_zoom=cfg.camera_zoom))
             try:
                 for task_name, obj in dict.fromkeys((k[1], k[2]) for k in keys if k[3] == lab):
                     task = make_task(
                         task_name,
                         lab=lab,
                         image_size=size,
+                        ext1_zoom=cfg.camera_zoom,
                         sim=sim,
                         object=obj,
                         max_steps=cfg.max_steps.get(task_name, 0),
