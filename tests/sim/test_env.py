@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vjepa_ac.sim.env import FrankaSim, SimConfig
+from vjepa_ac.sim.labs import get_lab
 from vjepa_ac.sim.rotations import euler_to_mat, mat_to_euler, wrap_angle
 
 pytestmark = pytest.mark.sim
@@ -167,3 +168,24 @@ def test_tint_jitter_varies_lab_colours_and_keeps_other_draws():
     finally:
         plain.close()
         tinted.close()
+
+
+def test_snapshot_restore_replays_the_same_steps(sim):
+    sim.reset(seed=4, render=False)
+    action = np.array([0.03, -0.02, -0.04, 0.0, 0.0, 0.1, 0.5])
+    snap = sim.snapshot()
+    first = [sim.step(action).image for _ in range(2)]
+    state = sim.state()
+    sim.restore(snap)
+    assert sim.steps == snap.steps
+    second = [sim.step(action).image for _ in range(2)]
+    np.testing.assert_array_equal(sim.state(), state)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ext1_zoom_scales_the_field_of_view():
+    with FrankaSim(SimConfig(lab="eval_garage", image_size=64, ext1_zoom=0.5, randomize=False)) as zoomed:
+        assert zoomed.lab.ext1.fovy == pytest.approx(0.5 * get_lab("eval_garage").ext1.fovy)
+    with pytest.raises(ValueError, match="ext1_zoom"):
+        SimConfig(ext1_zoom=0.0)

@@ -75,3 +75,29 @@ def test_task_config_validation():
         TaskConfig(name="fly")
     with pytest.raises(ValueError, match="goal_schedule"):
         TaskConfig(name="pick_and_place", goal_schedule=(4, 10))
+
+
+def test_grasp_starts_above_the_object_and_its_goal_is_the_closed_grasp():
+    with make_task("grasp", lab=EVAL_LABS[0], image_size=64, object="cup") as task:
+        obs = task.reset(3)
+        cup = task.sim.object_pose("cup")[0]
+        # the open gripper hangs above the cup (6 cm above the grasp point), not at home
+        assert np.linalg.norm(obs.state[:2] - cup[:2]) < 0.02 and obs.state[6] < 0.1
+        goal = task.goals[-1]
+        assert goal.state[6] > 0.2  # closed on the object ...
+        assert goal.object_pos[2] < 0.05  # ... which still rests on the table
+        # descending with the gripper left open touches nothing that holds: the lift test fails
+        for _ in range(3):
+            task.step(np.array([0.0, 0.0, -0.03, 0.0, 0.0, 0.0, 0.0]))
+        assert not task.success()
+
+
+def test_grasp_lift_test_leaves_the_simulator_as_it_was():
+    with make_task("grasp", lab=EVAL_LABS[0], image_size=64, object="box") as task:
+        task.rollout(task.expert_policy(), 1)
+        before = task.sim.snapshot()
+        image = task.sim.render()
+        assert task.success() and task.success()  # the same answer twice
+        after = task.sim.snapshot()
+        np.testing.assert_array_equal(before.physics, after.physics)
+        np.testing.assert_array_equal(image, task.sim.render())

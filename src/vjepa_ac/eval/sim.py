@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from vjepa_ac.config import ConfigError, from_dict, to_dict
+from vjepa_ac.eval.oracle import SimOracleModel
 from vjepa_ac.eval.report import fmt, markdown_table, write_json, write_text
 from vjepa_ac.plan.config import MPCConfig, SearchConfig, load_planner_config
 from vjepa_ac.plan.mpc import OBS_IMAGE, OBS_STATE, Planner
@@ -36,6 +37,7 @@ from vjepa_ac.sim.evaluate import (
     DEFAULT_IMAGE_SIZE,
     EpisodeRecord,
     EvalResults,
+    PolicyFactory,
     RandomPolicy,
     SimEvalConfig,
     evaluate_policy,
@@ -59,13 +61,24 @@ class EvalSimConfig:
     mpc: MPCConfig = field(default_factory=MPCConfig)  # warm start; its seed is replaced by the episode seed
     baseline: bool = True  # also run the random baseline (name "random") on the same episodes
     baseline_seed: int = 0
+    # also run the oracle planner (name "oracle", eval/oracle.py): the same planner, energy and encoder,
+    # each candidate scored by simulating it; an upper bound on what the learned predictor can reach
+    oracle: bool = False
+    oracle_plan: dict[str, Any] = field(default_factory=dict)  # planner overrides for the oracle only (budget)
     device: str = "auto"  # auto: cuda when available
     crop: str = "square"  # the world model's crop of camera frames (sim frames are square)
 
     def __post_init__(self) -> None:
         if self.name == "random" and self.baseline:
             raise ConfigError("name 'random' is the baseline's; choose another name or baseline=false")
-        self.planner_cfg()  # unknown planner, file or plan.* key: fail before the model loads
+        if self.name == "oracle" and self.oracle:
+            raise ConfigError("name 'oracle' is the oracle planner's; choose another name or oracle=false")
+        self.oracle_cfg()  # unknown planner, file or plan.* key: fail before the model loads
+
+    def oracle_cfg(self) -> SearchConfig:
+        """The oracle's planner config: ``planner_cfg()`` <- ``oracle_plan`` overrides."""
+        base = self.planner_cfg()
+        return from_dict(type(base), {**to_dict(base), **self.oracle_plan}, "oracle_plan")
 
     def planner_cfg(self) -> SearchConfig:
         """The planner's config: ``planner`` defaults <- ``planner_config`` <- ``plan`` overrides."""
@@ -213,7 +226,8 @@ def markdown_report(header: dict, rows: list[dict]) -> str:
     lines += [
         "",
         "Success: successes/episodes = rate [Wilson 95% interval]. Final distance: end effector to the goal "
-        "point (reach tasks) or object to its goal position (grasp, pick-and-place), mean ± std over "
+        "point (reach tasks) or to where the expert closed the gripper (grasp), or object to its goal "
+        "position (pick-and-place), mean ± std over "
         "episodes. s/action: time inside the policy call (encoding + planning).",
         "",
         markdown_table(head, table),
@@ -246,6 +260,14 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
             ),
         ),
     }
+    if cfg.oracle:
+        oracle_cfg = cfg.oracle_cfg()
+        policies["oracle"] = (
+            PolicyFactory(lambda task: PlannerPolicy(Planner(SimOracleModel(task, served.world_model), oracle_cfg,
+                                                             cfg.mpc))),
+            dict(kind="oracle", model_id=served.model_id, planner_type=type(oracle_cfg).__name__,
+                 planner_config=to_dict(oracle_cfg), mpc=to_dict(cfg.mpc)),
+        )
     if cfg.baseline:
         baseline = random_baseline(planner_cfg, cfg.baseline_seed)
         policies["random"] = (baseline, baseline.settings())

@@ -31,7 +31,7 @@ from vjepa_ac.config import to_dict
 from vjepa_ac.data.droid_writer import CameraRecording, EpisodeRecord, episode_folder, write_droid_episode
 from vjepa_ac.sim import policies as P
 from vjepa_ac.sim.env import FrankaSim, SimConfig
-from vjepa_ac.sim.labs import EVAL_LABS, LABS, TRAIN_LABS, get_lab
+from vjepa_ac.sim.labs import HELD_OUT_LABS, LABS, TRAIN_LABS, get_lab
 from vjepa_ac.sim.scene import OBJECTS
 
 BEHAVIOURS = ("reach", "grasp", "pick_and_place", "explore")
@@ -83,9 +83,9 @@ class CollectConfig:
             raise ValueError("labs must name at least one lab")
         for lab in self.labs:
             get_lab(lab)
-        held_out = [lab for lab in self.labs if lab in EVAL_LABS]
+        held_out = [lab for lab in self.labs if lab in HELD_OUT_LABS]
         if held_out and not self.allow_eval_labs:
-            raise ValueError(f"labs {held_out} are evaluation labs, held out of training data; "
+            raise ValueError(f"labs {held_out} are evaluation or probe labs, held out of training data; "
                              "set allow_eval_labs=true to collect there anyway")
         if not 0 < self.min_seconds <= self.max_seconds:
             raise ValueError(f"need 0 < min_seconds <= max_seconds, got {self.min_seconds}, {self.max_seconds}")
@@ -351,7 +351,7 @@ def _summarise(cfg: CollectConfig, new: list[dict], errors: list[dict], wall: fl
         "success_rate": float(np.mean([e["success"] for e in episodes])) if episodes else 0.0,
         "behaviours": kinds,
         "per_lab": per_lab,
-        "held_out_labs": [lab for lab in EVAL_LABS if lab not in cfg.labs],
+        "held_out_labs": [lab for lab in HELD_OUT_LABS if lab not in cfg.labs],
         "frames": frames,
         "robot_hours": frames / cfg.sim.control_hz / 3600.0,
         "wall_seconds": wall,

@@ -5,6 +5,10 @@ data are collected only in the TRAIN labs and tasks are evaluated in the EVAL la
 textures, lights, distractor sets and camera placements appear in no training lab
 (``tests/sim/test_labs.py`` checks this).
 
+The PROBE labs are built differently again (textures, light, distractors and camera angles around
+the base that no train or eval lab has) and are used for nothing but a final check that a model
+and its settings were not tuned to the two eval labs (issue 17).
+
 Coordinates are in the robot base frame (metres): the robot stands at the origin on the table
 top (z = 0) facing +x, so its left is +y. DROID calls the exterior camera on the robot's left
 (larger y) "left"; ``ext1`` is placed there.
@@ -41,7 +45,7 @@ class Distractor:
 @dataclass(frozen=True)
 class LabSpec:
     name: str
-    split: Literal["train", "eval"]
+    split: Literal["train", "eval", "probe"]
     table_texture: str  # robosuite texture name
     floor_texture: str
     wall_texture: str
@@ -138,14 +142,47 @@ LABS: dict[str, LabSpec] = {
                                  target_jitter=0.0, fovy_jitter=0.0),
             distractors=(Distractor("ball", (0.95, 0.85, 0.2, 1)), Distractor("block", (0.3, 0.6, 0.6, 1))),
         ),
+        # probes: camera ~10 degrees further round to the front and higher / ~15 degrees further
+        # to the side and lower than any other lab's (azimuth about the workspace ~55 and ~80 deg)
+        LabSpec(
+            name="probe_attic",
+            split="probe",
+            table_texture="green-wood",
+            floor_texture="clay",
+            wall_texture="white-plaster",
+            sky=((0.9, 0.85, 0.8), (0.45, 0.4, 0.35)),
+            light_dir=(0.5, 0.4, -1.0),
+            light_diffuse=(0.75, 0.68, 0.55),
+            ambient=(0.28, 0.27, 0.25),
+            ext1=CameraPlacement((1.00, 0.85, 0.85), (0.43, 0.0, 0.15), fovy=52.0, pos_jitter=0.0,
+                                 target_jitter=0.0, fovy_jitter=0.0),
+            distractors=(Distractor("bottle", (0.9, 0.9, 0.3, 1)), Distractor("block", (0.5, 0.2, 0.7, 1))),
+        ),
+        LabSpec(
+            name="probe_loft",
+            split="probe",
+            table_texture="ceramic",
+            floor_texture="metal",
+            wall_texture="brass-ambra",
+            sky=((0.65, 0.7, 0.75), (0.25, 0.27, 0.3)),
+            light_dir=(-0.4, 0.3, -1.0),
+            light_diffuse=(0.5, 0.5, 0.5),
+            ambient=(0.42, 0.42, 0.42),
+            ext1=CameraPlacement((0.62, 1.05, 0.62), (0.42, 0.02, 0.17), fovy=56.0, pos_jitter=0.0,
+                                 target_jitter=0.0, fovy_jitter=0.0),
+            distractors=(Distractor("book", (0.9, 0.5, 0.1, 1)), Distractor("can", (0.2, 0.8, 0.4, 1))),
+        ),
     )
 }
 
 TRAIN_LABS: tuple[str, ...] = tuple(n for n, lab in LABS.items() if lab.split == "train")
 EVAL_LABS: tuple[str, ...] = tuple(n for n, lab in LABS.items() if lab.split == "eval")
+PROBE_LABS: tuple[str, ...] = tuple(n for n, lab in LABS.items() if lab.split == "probe")
+HELD_OUT_LABS: tuple[str, ...] = EVAL_LABS + PROBE_LABS  # never in training data
 
 
 def get_lab(name: str) -> LabSpec:
     if name not in LABS:
-        raise KeyError(f"unknown lab {name!r}; known labs: train {list(TRAIN_LABS)}, eval {list(EVAL_LABS)}")
+        raise KeyError(f"unknown lab {name!r}; known labs: train {list(TRAIN_LABS)}, eval {list(EVAL_LABS)}, "
+                       f"probe {list(PROBE_LABS)}")
     return LABS[name]
