@@ -20,7 +20,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     import logging
 
     from vjepa_ac.config import load_config
-    from vjepa_ac.data.features import EncodeConfig, encode_dataset
+    from vjepa_ac.encode import EncodeConfig, encode_dataset
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_config(EncodeConfig, args.config, args.overrides)

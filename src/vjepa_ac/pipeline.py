@@ -194,7 +194,7 @@ def stage_collect(cfg: PipelineConfig) -> dict:
 
 def stage_encoder(cfg: PipelineConfig) -> dict:
     """Write ``work_dir/encoder.pt`` once; later runs check it is still the configured encoder."""
-    from vjepa_ac.data.features import weights_sha256
+    from vjepa_ac.encode import weights_sha256
     from vjepa_ac.models.encoder import VisionTransformer
     from vjepa_ac.official import load_released_encoder, save_encoder
 
@@ -218,7 +218,7 @@ def stage_encoder(cfg: PipelineConfig) -> dict:
 
 
 def stage_encode(cfg: PipelineConfig) -> dict:
-    from vjepa_ac.data.features import EncodeConfig, encode_dataset
+    from vjepa_ac.encode import EncodeConfig, encode_dataset
 
     t = cfg.train
     enc = EncodeConfig(output=t.data.feature_cache, data=t.data.dataset, clips=t.data.clips,
