@@ -45,3 +45,27 @@ def test_missing_source_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no training checkpoint"):
         load_world_model(tmp_path / "empty")
+
+
+def test_one_loader_for_every_spec_and_one_id_rule(tmp_path):
+    """toy:, tiny: and released-format files load through load_world_model into one record; a file's
+    id is its stem plus a content hash, so a copied file keeps it."""
+    import shutil
+
+    from vjepa_ac.load import LoadedWorldModel, model_id
+    from vjepa_ac.plan.toy import ToyWorldModel
+
+    toy = load_world_model("toy:width=8,seed=3")
+    assert isinstance(toy, LoadedWorldModel) and isinstance(toy.world_model, ToyWorldModel)
+    assert toy.model_id == "toy:tokens=4,width=8,seed=3" and toy.source == "toy"
+    tiny = load_world_model("tiny:seed=1", device="auto")
+    assert tiny.model_id == "tiny:seed=1,img_size=64" and tiny.image_size == 64
+    with pytest.raises(ValueError, match="bad model spec"):
+        load_world_model("tiny:seed=x")
+    f = tmp_path / "a" / "weights.pt"
+    f.parent.mkdir()
+    torch.save({"x": torch.arange(3)}, f)
+    (tmp_path / "b").mkdir()
+    shutil.copy(f, tmp_path / "b" / "weights.pt")
+    assert model_id(f) == model_id(tmp_path / "b" / "weights.pt") and model_id(f).startswith("weights-")
+    assert model_id("vjepa2-ac-vitg") == "vjepa2-ac-vitg"

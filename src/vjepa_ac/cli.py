@@ -174,7 +174,7 @@ def _cmd_landscape(args: argparse.Namespace) -> int:
 
     from vjepa_ac.data.images import read_image
     from vjepa_ac.eval.landscape import frame_pair_landscape, load_npz_pair, save_landscape
-    from vjepa_ac.serve.model import load_service_model
+    from vjepa_ac.load import load_world_model
 
     try:
         if args.npz is not None:
@@ -190,7 +190,7 @@ def _cmd_landscape(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"vjepa-ac landscape: {e}", file=sys.stderr)
         return 2
-    served = load_service_model(args.model, device=args.device)
+    served = load_world_model(args.model, device=args.device)
     landscape = frame_pair_landscape(served.world_model, image, goal, state, next_state,
                                      gripper=args.gripper, grid=args.grid, steps=args.steps,
                                      energy=args.energy, chunk_size=args.chunk_size)

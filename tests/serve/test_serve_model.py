@@ -62,7 +62,8 @@ def test_a_training_run_is_served(tmp_path):
     cfg = tiny_config(tmp_path / "run")
     train(cfg)
     served = load_service_model(str(tmp_path / "run"), "cpu")
-    assert served.image_size == 32 and served.info["step"] == cfg.total_steps and len(served.model_id) == 12
+    assert served.image_size == 32 and served.info["step"] == cfg.total_steps
+    assert served.model_id.startswith(f"step_{cfg.total_steps:08d}-") and len(served.model_id) == 14 + 12
     svc = PlanningService(served, ServeConfig(port=0)).start()
     try:
         rng = np.random.default_rng(0)

@@ -316,14 +316,14 @@ def run_offline_eval(
     """Load ``model``, resolve the config (run defaults <- ``config`` <- ``overrides``), score, write."""
     from vjepa_ac.config import load_config
     from vjepa_ac.plan.world_model import LatentWorldModel
-    from vjepa_ac.serve.model import load_service_model
+    from vjepa_ac.load import load_world_model
 
     probe = load_config(OfflineEvalConfig, config, overrides)  # fail on bad keys before loading weights
-    served = load_service_model(model, device=probe.device)
+    served = load_world_model(model, device=probe.device)
     if not isinstance(served.world_model, LatentWorldModel):
         raise ConfigError(f"eval offline needs a V-JEPA world model (encoder + predictor), got {model!r}")
     cfg = load_config(
-        OfflineEvalConfig, config, overrides, defaults=run_defaults(served.info.get("source", ""))
+        OfflineEvalConfig, config, overrides, defaults=run_defaults(served.source)
     )
     if served.image_size is not None and cfg.clips.resolution != served.image_size:
         raise ConfigError(
@@ -333,7 +333,7 @@ def run_offline_eval(
     dataset = held_out_clips(cfg)
     wm = served.world_model
     results: dict[str, Any] = dict(
-        model=dict(model_id=served.model_id, source=served.info.get("source", model)),
+        model=dict(model_id=served.model_id, source=served.source),
         config=to_dict(cfg),
         planner=dict(type=type(cfg.planner_cfg()).__name__, **to_dict(cfg.planner_cfg())),
         data=dict(

@@ -3,7 +3,7 @@
     vjepa-ac eval sim runs/sim                                  # paper CEM, 10 episodes per cell
     vjepa-ac eval sim runs/sim configs/eval_sim.yaml plan.num_samples=400 sim.episodes=5
 
-``run_sim_eval(model, cfg)`` loads the model (``serve.model.load_service_model``: a run folder,
+``run_sim_eval(model, cfg)`` loads the model (``vjepa_ac.load.load_world_model``: a run folder,
 a checkpoint, a release name, or ``tiny:`` for smoke tests), wraps ``plan.mpc.Planner`` as a
 sim policy and runs it, then the random baseline within the planner's bounds, through
 ``sim.evaluate.evaluate_policy`` on the same seeds. Everything goes to ``cfg.out_dir``:
@@ -224,10 +224,10 @@ def markdown_report(header: dict, rows: list[dict]) -> str:
 def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     """Evaluate the planner (and the random baseline) with ``model`` into ``cfg.out_dir``.
     Returns the contents of ``results.json``."""
-    from vjepa_ac.serve.model import load_service_model
+    from vjepa_ac.load import load_world_model
 
     planner_cfg = cfg.planner_cfg()
-    served = load_service_model(model, device=cfg.device, crop=cfg.crop)
+    served = load_world_model(model, device=cfg.device, crop=cfg.crop)
     sim_cfg = replace(
         cfg.sim,
         image_size=cfg.sim.image_size or served.image_size or DEFAULT_IMAGE_SIZE,
@@ -252,7 +252,7 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     header = dict(
         version=1,
         model=dict(
-            model_id=served.model_id, source=served.info.get("source", model), image_size=served.image_size
+            model_id=served.model_id, source=served.source, image_size=served.image_size
         ),
         env=dict(image_size=sim_cfg.image_size, max_steps=dict(sorted(sim_cfg.max_steps.items()))),
         policies={name: settings for name, (_, settings) in policies.items()},
