@@ -32,12 +32,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vjepa_ac.config import ConfigError, from_dict, to_dict
+from vjepa_ac.config import ConfigError, to_dict
 from vjepa_ac.data.clips import ClipConfig, ClipDataset
 from vjepa_ac.data.index import DataConfig, build_index
 from vjepa_ac.eval.report import fmt, markdown_table, write_json, write_text
 from vjepa_ac.plan.actions import XYZ
-from vjepa_ac.plan.config import SearchConfig, load_planner_config
+from vjepa_ac.plan.config import PlannerSpec, SearchConfig
 from vjepa_ac.plan.interface import Context
 from vjepa_ac.plan.mpc import plan_actions
 from vjepa_ac.plan.sampling import apply_bounds, initial_distribution, sample_candidates, score
@@ -89,12 +89,14 @@ class OfflineEvalConfig:
             )
         self.planner_cfg()
 
+    @property
+    def planner_spec(self) -> PlannerSpec:
+        """``planner`` (kind), ``planner_config`` (file) and ``plan`` (overrides) as one spec."""
+        return PlannerSpec(self.planner, self.planner_config, self.plan)
+
     def planner_cfg(self) -> SearchConfig:
         """``planner`` <- ``planner_config`` <- ``plan``, at horizon 1 (one step toward frame t+1)."""
-        base = load_planner_config(
-            self.planner, None if self.planner_config is None else str(self.planner_config)
-        )
-        return from_dict(type(base), {**to_dict(base), **self.plan, "horizon": 1}, "plan")
+        return self.planner_spec.resolve(horizon=1)
 
 
 def run_defaults(source: str) -> dict:

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vjepa_ac.config import ConfigError, from_dict, to_dict
+from vjepa_ac.config import ConfigError, to_dict
 from vjepa_ac.eval.report import fmt, markdown_table, write_json, write_text
-from vjepa_ac.plan.config import MPCConfig, SearchConfig, load_planner_config
+from vjepa_ac.plan.config import MPCConfig, PlannerSpec, SearchConfig
 from vjepa_ac.plan.mpc import OBS_IMAGE, OBS_STATE, Planner
 from vjepa_ac.sim.evaluate import (
     ALL,
@@ -67,12 +67,14 @@ class EvalSimConfig:
             raise ConfigError("name 'random' is the baseline's; choose another name or baseline=false")
         self.planner_cfg()  # unknown planner, file or plan.* key: fail before the model loads
 
+    @property
+    def planner_spec(self) -> PlannerSpec:
+        """``planner`` (kind), ``planner_config`` (file) and ``plan`` (overrides) as one spec."""
+        return PlannerSpec(self.planner, self.planner_config, self.plan)
+
     def planner_cfg(self) -> SearchConfig:
         """The planner's config: ``planner`` defaults <- ``planner_config`` <- ``plan`` overrides."""
-        base = load_planner_config(
-            self.planner, None if self.planner_config is None else str(self.planner_config)
-        )
-        return from_dict(type(base), {**to_dict(base), **self.plan}, "plan")
+        return self.planner_spec.resolve()
 
 
 class PlannerPolicy:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from vjepa_ac.config import ConfigError
-from vjepa_ac.plan.config import CEM_PRESETS
+from vjepa_ac.plan.config import CEM_PRESETS, PlannerSpec, limits_exceeded
 
 LOOPBACK = "127.0.0.1"
 
@@ -89,9 +89,22 @@ class ServeConfig:
         if not 0 <= self.seed < 2**63:
             raise ConfigError(f"ServeConfig.seed must be in [0, 2**63), got {self.seed}")
         # the default planner must itself be a valid request (checked with the bounds above)
-        from vjepa_ac.serve.protocol import ServeError, resolve_planner
-
+        if "chunk_size" in self.planner:
+            raise ConfigError("ServeConfig.planner.chunk_size is set by the server (ServeConfig.max_batch)")
         try:
-            resolve_planner({}, self)
-        except ServeError as e:
-            raise ConfigError(f"ServeConfig.planner / method / preset: {e.message} ({e.field})") from e
+            planner = PlannerSpec(self.planner_kind(self.method, self.preset), overrides=self.planner).resolve(
+                where="ServeConfig.planner", chunk_size=self.max_batch)
+        except ConfigError as e:
+            raise ConfigError(f"ServeConfig.planner / method / preset: {e}") from e
+        for name, value, bound in limits_exceeded(planner, self.planner_limits()):
+            raise ConfigError(f"ServeConfig.planner.{name}={value} exceeds the server's bound {bound} "
+                              f"(ServeConfig.max_{name})")
+
+    @staticmethod
+    def planner_kind(method: str, preset: str) -> str:
+        """The ``PlannerSpec.kind`` of a ``method`` + CEM ``preset`` pair (``mppi`` has no presets)."""
+        return preset if method == "cem" else method
+
+    def planner_limits(self) -> dict[str, int]:
+        """Upper bounds of a request's planner settings, by field."""
+        return {"num_samples": self.max_samples, "iterations": self.max_iterations, "horizon": self.max_horizon}
