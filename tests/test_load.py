@@ -69,3 +69,25 @@ def test_one_loader_for_every_spec_and_one_id_rule(tmp_path):
     shutil.copy(f, tmp_path / "b" / "weights.pt")
     assert model_id(f) == model_id(tmp_path / "b" / "weights.pt") and model_id(f).startswith("weights-")
     assert model_id("vjepa2-ac-vitg") == "vjepa2-ac-vitg"
+
+
+def test_planning_uses_the_crop_the_run_trained_with(tmp_path, caplog):
+    """A run trained with the `released` crop (16:9 DROID frames) plans with it, through every
+    entry point; an explicit other crop is used with a warning."""
+    import logging
+
+    from vjepa_ac.eval.sim import EvalSimConfig
+    from vjepa_ac.serve.config import ServeConfig
+
+    cfg = tiny_config(tmp_path / "run", "data.clips.crop=released")
+    train(cfg)
+    with caplog.at_level(logging.WARNING, logger="vjepa_ac.load"):
+        assert load_world_model(tmp_path / "run").world_model.crop == "released"
+        assert not caplog.records
+        assert load_world_model(tmp_path / "run", crop="square").world_model.crop == "square"
+    assert any("trained with crop 'released'" in r.getMessage() for r in caplog.records)
+    assert ServeConfig().crop is None and EvalSimConfig().crop is None  # None: the model's own crop
+    square = tmp_path / "square"
+    train(tiny_config(square, "data.clips.crop=square"))
+    assert load_world_model(square).world_model.crop == "square"
+    assert load_world_model("tiny:").world_model.crop == "square"  # nothing recorded: square

@@ -60,7 +60,7 @@ class EvalSimConfig:
     baseline: bool = True  # also run the random baseline (name "random") on the same episodes
     baseline_seed: int = 0
     device: str = "auto"  # auto: cuda when available
-    crop: str = "square"  # the world model's crop of camera frames (sim frames are square)
+    crop: str | None = None  # the world model's crop of camera frames; None: the training run's (else square)
 
     def __post_init__(self) -> None:
         if self.name == "random" and self.baseline:

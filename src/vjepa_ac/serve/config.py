@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from vjepa_ac.config import ConfigError
+from vjepa_ac.data.transforms import CROPS
 from vjepa_ac.plan.config import CEM_PRESETS, PlannerSpec, limits_exceeded
 
 LOOPBACK = "127.0.0.1"
@@ -38,7 +39,7 @@ class ServeConfig:
     keep_alive_s: float = 5.0  # s an idle keep-alive connection is held
     # -- model
     device: str = "auto"  # "auto": cuda if available, else cpu
-    crop: str = "square"  # planning crop of incoming frames (plan.world_model.LatentWorldModel)
+    crop: str | None = None  # planning crop of incoming frames; None: the training run's (else square)
     max_batch: int | None = None  # candidate sequences per predictor call (None: all at once)
     fps: float | None = None  # control rate reported by /metadata (None: the model's, if known)
     torch_threads: int | None = None  # torch.set_num_threads at start (None: leave torch's default)
@@ -84,6 +85,8 @@ class ServeConfig:
             raise ConfigError(f"ServeConfig.torch_threads must be >= 1 or null, got {self.torch_threads}")
         if self.fps is not None and not self.fps > 0:
             raise ConfigError(f"ServeConfig.fps must be > 0 or null, got {self.fps}")
+        if self.crop is not None and self.crop not in CROPS:
+            raise ConfigError(f"ServeConfig.crop must be one of {list(CROPS)} or null, got {self.crop!r}")
         if self.preset not in CEM_PRESETS:
             raise ConfigError(f"ServeConfig.preset must be one of {sorted(CEM_PRESETS)}, got {self.preset!r}")
         if not 0 <= self.seed < 2**63:
