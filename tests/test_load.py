@@ -1,5 +1,7 @@
 """Planning world models load from a training run, a checkpoint, or a released-format file."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -91,3 +93,41 @@ def test_planning_uses_the_crop_the_run_trained_with(tmp_path, caplog):
     train(tiny_config(square, "data.clips.crop=square"))
     assert load_world_model(square).world_model.crop == "square"
     assert load_world_model("tiny:").world_model.crop == "square"  # nothing recorded: square
+
+
+@pytest.mark.parametrize("stored", ["relative", "absolute"])
+def test_a_moved_main_job_folder_loads_and_plans_from_anywhere(tmp_path, monkeypatch, capsys, stored):
+    """The main job's layout (work/encoder.pt + work/train/ naming it, relative to the directory the
+    job ran in as before issue 19.6, or resolved as now), moved elsewhere and used from another
+    working directory: `load_world_model(work)` and `vjepa-ac plan work` find the run and its encoder."""
+    import numpy as np
+
+    from vjepa_ac.cli import main
+    from vjepa_ac.data.images import write_image
+    from vjepa_ac.official import save_encoder
+
+    cfg = tiny_config(tmp_path / "x")
+    monkeypatch.chdir(tmp_path)
+    encoder = build_encoder(cfg.model, torch.device("cpu")).vit
+    save_encoder(encoder, tmp_path / "runs" / "sim" / "encoder.pt")
+    enc_path = "runs/sim/encoder.pt" if stored == "relative" else str(tmp_path / "runs" / "sim" / "encoder.pt")
+    train(tiny_config(Path("runs/sim/train"), f"model.encoder_checkpoint={enc_path}"))
+    before = load_world_model("runs/sim")
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "runs" / "sim").rename(tmp_path / "moved" / "sim")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    moved = tmp_path / "moved" / "sim"
+    after = load_world_model(moved)
+    assert after.model_id == before.model_id  # the id is the checkpoint's content, not its path
+    for k, v in encoder.state_dict().items():
+        torch.testing.assert_close(after.world_model.model.encoder.state_dict()[k], v)
+    rng = np.random.default_rng(0)
+    for name in ("now.png", "goal.png"):
+        write_image(tmp_path / name, rng.integers(0, 255, (40, 60, 3), dtype=np.uint8))
+    rc = main(["plan", str(moved), "--image", str(tmp_path / "now.png"), "--state", "0.5 0 0.3 3.14 0 0 0",
+               "--goal", str(tmp_path / "goal.png"), "num_samples=16", "iterations=2", "num_elites=4"])
+    assert rc == 0, capsys.readouterr().err
+    (moved / "encoder.pt").unlink()  # a run whose encoder is gone says which file it looked for
+    with pytest.raises(FileNotFoundError, match="encoder.pt"):
+        load_world_model(moved)

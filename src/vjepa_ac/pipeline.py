@@ -152,7 +152,8 @@ def resolve(cfg: PipelineConfig) -> PipelineConfig:
                         droid=replace(t.data.dataset.droid, root=work / "episodes", episode_list=None)),
         clips=replace(t.data.clips, resolution=arch.img_size, starts="grid"),
     )
-    model = replace(t.model, encoder=arch, predictor=pred, encoder_checkpoint=str(encoder_path(cfg)))
+    # resolved: the trained run loads from any working directory (a moved work_dir: runs.locate)
+    model = replace(t.model, encoder=arch, predictor=pred, encoder_checkpoint=str(encoder_path(cfg).resolve()))
     train = replace(t, run_dir=work / "train", model=model, data=data)
     # frames are rendered at the collection's size and resized by the world model exactly as in training
     ev = replace(cfg.eval, out_dir=work / "eval",
