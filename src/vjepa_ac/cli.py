@@ -175,7 +175,8 @@ def _cmd_eval_sim(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_config(EvalSimConfig, *_config_and_overrides(args))
     results = run_sim_eval(args.model, cfg)
-    for name, s in results["summary"][-1]["policies"].items():
+    rows = results["summary"]
+    for name, s in (rows[-1]["policies"] if rows else {}).items():
         lo, hi = s["ci95"]
         print(f"{name}: {s['successes']}/{s['episodes']} successes ({100 * s['success_rate']:.0f}%, "
               f"95% CI {100 * lo:.0f}-{100 * hi:.0f}%), final distance {100 * s['distance_mean']:.1f} cm, "
