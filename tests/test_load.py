@@ -131,3 +131,8 @@ def test_a_moved_main_job_folder_loads_and_plans_from_anywhere(tmp_path, monkeyp
     (moved / "encoder.pt").unlink()  # a run whose encoder is gone says which file it looked for
     with pytest.raises(FileNotFoundError, match="encoder.pt"):
         load_world_model(moved)
+
+
+def test_an_encoder_only_release_is_not_a_world_model():
+    with pytest.raises(ValueError, match="encoder-only release"):
+        load_world_model("vitg")
