@@ -22,9 +22,10 @@ from _common import device_name, emit, rss_now_mb  # noqa: E402
 
 from vjepa_ac.data.clips import ClipConfig, ClipDataset  # noqa: E402
 from vjepa_ac.data.droid import DroidConfig  # noqa: E402
-from vjepa_ac.data.features import EncodeConfig, FeatureCache, FeatureClipDataset, encode_dataset  # noqa: E402
+from vjepa_ac.data.features import FeatureCache, FeatureClipDataset  # noqa: E402
 from vjepa_ac.data.index import DataConfig, build_index  # noqa: E402
-from vjepa_ac.data.synthetic import make_droid_dataset  # noqa: E402
+from vjepa_ac.data.synthetic_datasets import make_droid_dataset  # noqa: E402
+from vjepa_ac.encode import EncodeConfig, encode_dataset  # noqa: E402
 from vjepa_ac.models.encoder import EncoderConfig, build_encoder  # noqa: E402
 
 

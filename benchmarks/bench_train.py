@@ -38,7 +38,7 @@ from vjepa_ac.train.build import build_encoder, build_predictor  # noqa: E402
 from vjepa_ac.train.config import TrainConfig  # noqa: E402
 from vjepa_ac.train.optim import build_optimizer  # noqa: E402
 from vjepa_ac.train.step import WorldModelObjective, train_step  # noqa: E402
-from vjepa_ac.train.synthetic import SyntheticClips  # noqa: E402
+from vjepa_ac.train.synthetic_clips import SyntheticClips  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {  # paper = the TrainConfig defaults

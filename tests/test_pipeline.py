@@ -45,6 +45,8 @@ def test_stages_agree_on_paths_and_encoder(tmp_path):
     assert cfg.train.model.predictor.embed_dim == cfg.encoder.arch.embed_dim == 96
     assert cfg.train.data.clips.resolution == 64
     assert cfg.eval.sim.image_size == cfg.collect.sim.image_size == 64
+    # resolved when saved: the trained run loads from any working directory (issue 19.6)
+    assert Path(cfg.train.model.encoder_checkpoint) == (tmp_path / "encoder.pt").resolve()
 
 
 def test_config_errors_name_the_field():

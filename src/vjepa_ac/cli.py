@@ -1,9 +1,44 @@
-"""The ``vjepa-ac`` command: thin subcommands, each calling one library function."""
+"""The ``vjepa-ac`` command: thin subcommands, each calling one library function.
+
+A config, checkpoint or input error (``USER_ERRORS``) ends any subcommand with one line on
+stderr, ``vjepa-ac <command>: error: <message>``, and exit status 2; ``--debug`` shows the
+traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+
+DESCRIPTION = """\
+Train and plan with the V-JEPA 2-AC action-conditioned world model.
+
+MODEL (plan, serve, eval, landscape) is a training run folder, the main job's folder (runs/sim),
+a checkpoint (step_*.pt), a release name (vjepa2-ac-vitg), a released-format .pt, or tiny: / toy:
+(untrained test models)."""
+
+EPILOG = """\
+examples:
+  vjepa-ac pipeline                                   the main job: sim data -> encoder -> predictor -> eval
+  vjepa-ac plan runs/sim --image now.png --state "0.5 0 0.3 3.14 0 0 0" --goal goal.png
+  vjepa-ac eval sim runs/sim sim.episodes=5
+  vjepa-ac serve runs/sim --port 8765
+  vjepa-ac train configs/sim.yaml batch_size=64
+
+Configs are YAML files plus key=value overrides; an unknown key is an error naming it (exit 2).
+Run 'vjepa-ac COMMAND --help' for a command's options; docs/ has the details."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What a user's config, checkpoint or input can cause: reported in one line, exit status 2."""
+    import pickle
+
+    import yaml
+
+    from vjepa_ac.official import CheckpointMismatchError
+
+    return (ValueError, OSError, CheckpointMismatchError, yaml.YAMLError, pickle.UnpicklingError)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -16,11 +51,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
-    import json
     import logging
 
     from vjepa_ac.config import load_config
-    from vjepa_ac.data.features import EncodeConfig, encode_dataset
+    from vjepa_ac.encode import EncodeConfig, encode_dataset
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_config(EncodeConfig, args.config, args.overrides)
@@ -31,17 +65,13 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     import logging
 
-    from vjepa_ac.config import ConfigError, load_config
+    from vjepa_ac.config import load_config
     from vjepa_ac.train.config import TrainConfig
     from vjepa_ac.train.loop import train
     from vjepa_ac.train.step import NonFiniteLossError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = load_config(TrainConfig, args.config, args.overrides)
-    except ConfigError as e:
-        print(f"vjepa-ac train: config error: {e}", file=sys.stderr)
-        return 2
+    cfg = load_config(TrainConfig, args.config, args.overrides)
     try:
         result = train(cfg, resume=args.resume)
     except NonFiniteLossError as e:
@@ -64,26 +94,40 @@ def _seven_numbers(text: str, flag: str):
     return v
 
 
+def _json_kwargs(text: str | None, flag: str) -> dict | None:
+    """``--encoder-kwargs '{"embed_dim": 1024, ...}'`` -> dict (None when not given)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{flag} must be a JSON object, got {text!r} ({e})") from e
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag} must be a JSON object, got {text!r}")
+    return value
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
-    import json
+    import logging
     import time
 
+    from vjepa_ac.config import parse_overrides
     from vjepa_ac.data.images import read_image
     from vjepa_ac.load import load_world_model
-    from vjepa_ac.plan.config import MPCConfig, load_planner_config
+    from vjepa_ac.plan.config import MPCConfig, PlannerSpec
     from vjepa_ac.plan.mpc import Planner
 
-    try:
-        state = _seven_numbers(args.state, "--state")
-    except ValueError as e:
-        print(f"vjepa-ac plan: {e}", file=sys.stderr)
-        return 2
-    cfg = load_planner_config(args.planner, args.planner_config, args.overrides)
-    loaded = load_world_model(args.model, device=args.device)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    state = _seven_numbers(args.state, "--state")
+    spec = PlannerSpec(args.planner, args.planner_config, parse_overrides(args.overrides))
+    cfg = spec.resolve(where="")
+    image, goals = read_image(args.image), [read_image(p) for p in args.goal]
+    loaded = load_world_model(args.model, device=args.device, crop=args.crop,
+                              encoder_kwargs=_json_kwargs(args.encoder_kwargs, "--encoder-kwargs"),
+                              predictor_kwargs=_json_kwargs(args.predictor_kwargs, "--predictor-kwargs"))
     policy = Planner(loaded.world_model, cfg, MPCConfig(seed=args.seed))
-    goals = [read_image(p) for p in args.goal]
     t0 = time.perf_counter()
-    action = policy({"image": read_image(args.image), "state": state}, goals if len(goals) > 1 else goals[0])
+    action = policy({"image": image, "state": state}, goals if len(goals) > 1 else goals[0])
     print(json.dumps(dict(action=[round(float(a), 6) for a in action], energy=policy.last_plan.energy,
                           plan_s=round(time.perf_counter() - t0, 3), model_id=loaded.model_id)))
     return 0
@@ -105,8 +149,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_sim_collect(args: argparse.Namespace) -> int:
-    import json
-
     from vjepa_ac.config import load_config
     from vjepa_ac.sim.collect import CollectConfig, collect
 
@@ -127,17 +169,14 @@ def _config_and_overrides(args: argparse.Namespace) -> tuple[str | None, list[st
 def _cmd_eval_sim(args: argparse.Namespace) -> int:
     import logging
 
-    from vjepa_ac.config import ConfigError, load_config
+    from vjepa_ac.config import load_config
     from vjepa_ac.eval.sim import RESULTS_MD, EvalSimConfig, run_sim_eval
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = load_config(EvalSimConfig, *_config_and_overrides(args))
-        results = run_sim_eval(args.model, cfg)
-    except ConfigError as e:
-        print(f"vjepa-ac eval sim: config error: {e}", file=sys.stderr)
-        return 2
-    for name, s in results["summary"][-1]["policies"].items():
+    cfg = load_config(EvalSimConfig, *_config_and_overrides(args))
+    results = run_sim_eval(args.model, cfg)
+    rows = results["summary"]
+    for name, s in (rows[-1]["policies"] if rows else {}).items():
         lo, hi = s["ci95"]
         print(f"{name}: {s['successes']}/{s['episodes']} successes ({100 * s['success_rate']:.0f}%, "
               f"95% CI {100 * lo:.0f}-{100 * hi:.0f}%), final distance {100 * s['distance_mean']:.1f} cm, "
@@ -149,15 +188,10 @@ def _cmd_eval_sim(args: argparse.Namespace) -> int:
 def _cmd_eval_offline(args: argparse.Namespace) -> int:
     import logging
 
-    from vjepa_ac.config import ConfigError
     from vjepa_ac.eval.offline import run_offline_eval
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        results = run_offline_eval(args.model, *_config_and_overrides(args))
-    except ConfigError as e:
-        print(f"vjepa-ac eval offline: config error: {e}", file=sys.stderr)
-        return 2
+    results = run_offline_eval(args.model, *_config_and_overrides(args))
     pred, act = results["prediction"], results["action_score"]
     print(f"teacher forcing L1 {pred['teacher_forcing']:.4f}, rollout L1 {pred['rollout']:.4f} "
           f"({pred['clips']} clips)")
@@ -170,27 +204,24 @@ def _cmd_eval_offline(args: argparse.Namespace) -> int:
 
 
 def _cmd_landscape(args: argparse.Namespace) -> int:
-    import json
+    import logging
 
     from vjepa_ac.data.images import read_image
     from vjepa_ac.eval.landscape import frame_pair_landscape, load_npz_pair, save_landscape
-    from vjepa_ac.serve.model import load_service_model
+    from vjepa_ac.load import load_world_model
 
-    try:
-        if args.npz is not None:
-            if args.image or args.goal or args.state:
-                raise ValueError("give either --npz or --image/--goal/--state, not both")
-            image, goal, state, next_state = load_npz_pair(args.npz, args.traj)
-        else:
-            if not (args.image and args.goal and args.state):
-                raise ValueError("give --npz FILE, or --image, --goal and --state (and --next-state)")
-            image, goal = read_image(args.image), read_image(args.goal)
-            state = _seven_numbers(args.state, "--state")
-            next_state = None if args.next_state is None else _seven_numbers(args.next_state, "--next-state")
-    except ValueError as e:
-        print(f"vjepa-ac landscape: {e}", file=sys.stderr)
-        return 2
-    served = load_service_model(args.model, device=args.device)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.npz is not None:
+        if args.image or args.goal or args.state:
+            raise ValueError("give either --npz or --image/--goal/--state, not both")
+        image, goal, state, next_state = load_npz_pair(args.npz, args.traj)
+    else:
+        if not (args.image and args.goal and args.state):
+            raise ValueError("give --npz FILE, or --image, --goal and --state (and --next-state)")
+        image, goal = read_image(args.image), read_image(args.goal)
+        state = _seven_numbers(args.state, "--state")
+        next_state = None if args.next_state is None else _seven_numbers(args.next_state, "--next-state")
+    served = load_world_model(args.model, device=args.device, crop=args.crop)
     landscape = frame_pair_landscape(served.world_model, image, goal, state, next_state,
                                      gripper=args.gripper, grid=args.grid, steps=args.steps,
                                      energy=args.energy, chunk_size=args.chunk_size)
@@ -200,7 +231,7 @@ def _cmd_landscape(args: argparse.Namespace) -> int:
 
 
 def _add_eval_commands(sub) -> None:
-    model_help = "a training run folder, a checkpoint, a release name (vjepa2-ac-vitg), or tiny:"
+    model_help = MODEL_HELP
     p = sub.add_parser("eval", help="evaluate a world model: in the sim, or offline on held-out data")
     eval_sub = p.add_subparsers(dest="eval_command", required=True)
     for name, func, help_, config, example in (
@@ -233,6 +264,7 @@ def _add_eval_commands(sub) -> None:
     p.add_argument("--energy", choices=["l1", "l2"], default="l1")
     p.add_argument("--chunk-size", type=int, default=1024, help="grid actions per world-model call")
     p.add_argument("--device", default="auto")
+    p.add_argument("--crop", default=None, choices=CROP_CHOICES, help=CROP_HELP)
     p.add_argument("--out", default="landscape.png",
                    help="PNG; the grid goes to .npz and a summary to .json beside it")
     p.set_defaults(func=_cmd_landscape)
@@ -264,9 +296,17 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+MODEL_HELP = ("a training run folder, the main job's folder (runs/sim), a checkpoint, a release name "
+              "(vjepa2-ac-vitg), a released-format .pt, or tiny: (untrained)")
+CROP_CHOICES = ("released", "square")  # data.transforms.CROPS (not imported: --help stays light)
+CROP_HELP = "crop of camera frames (default: the one the model was trained with, else square)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vjepa-ac", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="vjepa-ac", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("info", help="print versions and the device")
     p.set_defaults(func=_cmd_info)
     p = sub.add_parser("encode", help="cache frozen-encoder features of a dataset (resumable)")
@@ -280,19 +320,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from the run folder's latest checkpoint (or the given one)")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("plan", help="plan one action from a current image + state toward goal image(s)")
-    p.add_argument("model", help="a training run folder, a checkpoint, or a release name (vjepa2-ac-vitg)")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--image", required=True, help="current camera image (PNG/JPEG)")
     p.add_argument("--state", required=True, help="7 numbers: x y z roll pitch yaw gripper")
     p.add_argument("--goal", required=True, action="append", help="goal image; repeat for intermediate goals")
     p.add_argument("--planner", default="paper", help="cem, mppi, or a CEM preset: paper, notebook")
     p.add_argument("--planner-config", default=None, help="YAML overrides (configs/plan/*.yaml)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
+    p.add_argument("--crop", default=None, choices=CROP_CHOICES, help=CROP_HELP)
+    p.add_argument("--encoder-kwargs", default=None, metavar="JSON",
+                   help="architecture of a released-format .pt's encoder (public VisionTransformer arguments)")
+    p.add_argument("--predictor-kwargs", default=None, metavar="JSON",
+                   help="architecture of its predictor (public VisionTransformerPredictorAC arguments)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("overrides", nargs="*", help="planner key=value overrides, e.g. num_samples=400 horizon=2")
     p.set_defaults(func=_cmd_plan)
     p = sub.add_parser("serve", help="serve the planner over HTTP to a robot's control loop (docs/serve.md)")
-    p.add_argument("checkpoint", help="a training run folder, a checkpoint, a release name (vjepa2-ac-vitg), "
-                                      "or 'toy:' / 'tiny:' (test models)")
+    p.add_argument("checkpoint", help=MODEL_HELP.replace("or tiny: (untrained)", "or toy: / tiny: (test models)"))
     p.add_argument("--config", default=None, help="YAML file of a ServeConfig (configs/serve.yaml)")
     p.add_argument("--host", default=None, help="bind address (default 127.0.0.1: loopback only)")
     p.add_argument("--port", type=int, default=None, help="TCP port (default 8765)")
@@ -309,14 +353,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line
+    args, extra = parser.parse_known_args([a for a in argv if a != "--debug"])
     # key=value overrides may come after options too (argparse stops collecting them at an option)
     if extra:
         if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
             args.overrides = [*args.overrides, *extra]
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    return int(args.func(args) or 0)
+    if debug:
+        return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except _user_errors() as e:
+        command = " ".join(c for c in (args.command, getattr(args, "eval_command", None),
+                                       getattr(args, "sim_command", None)) if c)
+        message = "; ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+        print(f"vjepa-ac {command}: error: {message} (--debug shows the traceback)",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

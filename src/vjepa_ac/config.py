@@ -145,14 +145,19 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def _deep_merge(base: dict, update: Mapping) -> dict:
+def deep_merge(base: Mapping, *updates: Mapping) -> dict:
+    """``base`` with each of ``updates`` merged in: nested mappings key by key, anything else replaced."""
     out = dict(base)
-    for k, v in update.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = v
+    for update in updates:
+        for k, v in update.items():
+            if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+                out[k] = deep_merge(out[k], v)
+            else:
+                out[k] = v
     return out
+
+
+_deep_merge = deep_merge
 
 
 def parse_overrides(overrides: list[str]) -> dict:

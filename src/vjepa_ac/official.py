@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -258,8 +259,11 @@ def read_checkpoint(path_or_url: str | Path, cache_dir: str | Path | None = None
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except RuntimeError:
-        # files written with the legacy (non-zip) serializer cannot be memory-mapped
+        pass  # files written with the legacy (non-zip) serializer cannot be memory-mapped
+    try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        raise ValueError(f"{path}: not a readable weights file ({type(e).__name__}: {str(e)[:300]})") from e
 
 
 def _entry(ckpt: Mapping[str, Any], key: str, source: str) -> Mapping[str, Tensor]:
@@ -269,6 +273,7 @@ def _entry(ckpt: Mapping[str, Any], key: str, source: str) -> Mapping[str, Tenso
 
 
 ENCODER_KWARGS_KEY = "encoder_kwargs"  # our encoder files also store the constructor arguments
+PREDICTOR_KWARGS_KEY = "predictor_kwargs"  # and exported predictors theirs (train/export.py)
 
 
 def load_released_encoder(name_or_path: str | Path, key: str | None = None,
@@ -322,12 +327,30 @@ def load_released_ac(path_or_url: str | Path = RELEASED["vjepa2-ac-vitg"].url,
                      cache_dir: str | Path | None = None, encoder_kwargs: Mapping[str, Any] | None = None,
                      predictor_kwargs: Mapping[str, Any] | None = None) -> tuple[VisionTransformer, ACPredictor]:
     """The released V-JEPA 2-AC (``vjepa2-ac-vitg.pt``: ``encoder`` + ``predictor``), or a file
-    in the same format whose architecture ``encoder_kwargs``/``predictor_kwargs`` describe."""
+    in the same format of another architecture, described by ``encoder_kwargs`` /
+    ``predictor_kwargs`` (the public constructors' arguments) or by the file's own
+    ``encoder_kwargs`` / ``predictor_kwargs`` entries; without either, the released ViT-g AC's.
+
+    Raises ``CheckpointMismatchError`` when the weights do not fit the architecture; its
+    message says which arguments describe another one."""
     ckpt = read_checkpoint(path_or_url, cache_dir)
-    enc_kw = dict(encoder_kwargs or dict(img_size=256, patch_size=16, tubelet_size=2, **ENCODER_PRESETS["vit_giant"]))
-    encoder = load_encoder(_entry(ckpt, "encoder", str(path_or_url)), **enc_kw)
-    predictor = load_predictor(_entry(ckpt, "predictor", str(path_or_url)),
-                               **dict(predictor_kwargs or RELEASED_AC_PREDICTOR_KWARGS))
+    source = str(path_or_url)
+    enc_kw = encoder_kwargs if encoder_kwargs is not None else ckpt.get(ENCODER_KWARGS_KEY)
+    pred_kw = predictor_kwargs if predictor_kwargs is not None else ckpt.get(PREDICTOR_KWARGS_KEY)
+    described = enc_kw is not None and pred_kw is not None
+    enc_kw = dict(enc_kw or dict(img_size=256, patch_size=16, tubelet_size=2, **ENCODER_PRESETS["vit_giant"]))
+    pred_kw = dict(pred_kw or RELEASED_AC_PREDICTOR_KWARGS)
+    try:
+        encoder = load_encoder(_entry(ckpt, "encoder", source), **enc_kw)
+        predictor = load_predictor(_entry(ckpt, "predictor", source), **pred_kw)
+    except CheckpointMismatchError as e:
+        if described:
+            raise
+        raise CheckpointMismatchError(
+            f"{source}: its weights are not the released ViT-g AC's, and the file does not describe its "
+            "architecture; pass encoder_kwargs and predictor_kwargs (the public VisionTransformer / "
+            "VisionTransformerPredictorAC arguments: `vjepa-ac plan --encoder-kwargs JSON --predictor-kwargs "
+            "JSON`, ServeConfig encoder_kwargs= / predictor_kwargs=). First mismatches: " + str(e)[:400]) from e
     return encoder, predictor
 
 

@@ -154,7 +154,8 @@ def resolve(cfg: PipelineConfig) -> PipelineConfig:
                         droid=replace(t.data.dataset.droid, root=work / "episodes", episode_list=None)),
         clips=replace(t.data.clips, resolution=arch.img_size, starts="grid"),
     )
-    model = replace(t.model, encoder=arch, predictor=pred, encoder_checkpoint=str(encoder_path(cfg)))
+    # resolved: the trained run loads from any working directory (a moved work_dir: runs.locate)
+    model = replace(t.model, encoder=arch, predictor=pred, encoder_checkpoint=str(encoder_path(cfg).resolve()))
     train = replace(t, run_dir=work / "train", model=model, data=data)
     # frames are rendered at the collection's size and resized by the world model exactly as in training
     ev = replace(cfg.eval, out_dir=work / "eval",
@@ -197,7 +198,7 @@ def stage_collect(cfg: PipelineConfig) -> dict:
 
 def stage_encoder(cfg: PipelineConfig) -> dict:
     """Write ``work_dir/encoder.pt`` once; later runs check it is still the configured encoder."""
-    from vjepa_ac.data.features import weights_sha256
+    from vjepa_ac.encode import weights_sha256
     from vjepa_ac.models.encoder import VisionTransformer
     from vjepa_ac.official import load_released_encoder, save_encoder
 
@@ -221,7 +222,7 @@ def stage_encoder(cfg: PipelineConfig) -> dict:
 
 
 def stage_encode(cfg: PipelineConfig) -> dict:
-    from vjepa_ac.data.features import EncodeConfig, encode_dataset
+    from vjepa_ac.encode import EncodeConfig, encode_dataset
 
     t = cfg.train
     enc = EncodeConfig(output=t.data.feature_cache, data=t.data.dataset, clips=t.data.clips,

@@ -12,7 +12,7 @@ from vjepa_ac.data.clips import ClipConfig
 from vjepa_ac.data.droid import DroidConfig, discover_episodes, read_episode
 from vjepa_ac.data.episode import EpisodeError
 from vjepa_ac.data.index import DataConfig, NoUsableEpisodesError, build_index
-from vjepa_ac.data.synthetic import DROID_FAULTS, make_droid_episode, render_frames, synthetic_states
+from vjepa_ac.data.synthetic_datasets import DROID_FAULTS, make_droid_episode, render_frames, synthetic_states
 from vjepa_ac.data.video import probe_video
 
 

@@ -1,4 +1,5 @@
-"""Feature cache: cached training inputs equal encoding on the fly; interrupted runs resume."""
+"""Feature cache (``data/features.py``) and the job that writes it (``encode.py``): cached
+training inputs equal encoding on the fly; interrupted runs resume."""
 
 import dataclasses
 import json
@@ -8,17 +9,12 @@ import pytest
 import torch
 
 from vjepa_ac.config import ConfigError
-from vjepa_ac.data import features as F
+from vjepa_ac import encode as E
 from vjepa_ac.data.clips import ClipConfig, ClipDataset
 from vjepa_ac.data.droid import DroidConfig
-from vjepa_ac.data.features import (
-    EncodeConfig,
-    FeatureCache,
-    FeatureClipDataset,
-    encode_dataset,
-    encode_frames,
-)
+from vjepa_ac.data.features import FeatureCache, FeatureClipDataset
 from vjepa_ac.data.index import DataConfig, build_index
+from vjepa_ac.encode import EncodeConfig, encode_dataset, encode_frames
 from vjepa_ac.models.encoder import EncoderConfig, build_encoder
 
 RES = 32  # 2x2 tokens per frame with a tiny encoder: fast on CPU
@@ -77,7 +73,7 @@ def test_interrupted_run_resumes_to_the_same_cache(droid_root, tmp_path, monkeyp
     enc = tiny_encoder()
     full = encode_dataset(encode_cfg(droid_root, tmp_path / "full"), encoder=enc)
     calls = {"n": 0}
-    real = F._save_meta
+    real = E.write_episode_meta
 
     def crash_after_two(*args, **kwargs):
         if calls["n"] == 2:
@@ -85,13 +81,13 @@ def test_interrupted_run_resumes_to_the_same_cache(droid_root, tmp_path, monkeyp
         calls["n"] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(F, "_save_meta", crash_after_two)
+    monkeypatch.setattr(E, "write_episode_meta", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
         encode_dataset(encode_cfg(droid_root, tmp_path / "resumed"), encoder=enc)
     assert not json.loads((tmp_path / "resumed" / "manifest.json").read_text())["complete"]
     with pytest.raises(ValueError, match="incomplete"):
         FeatureCache(tmp_path / "resumed")
-    monkeypatch.setattr(F, "_save_meta", real)
+    monkeypatch.setattr(E, "write_episode_meta", real)
     again = encode_dataset(encode_cfg(droid_root, tmp_path / "resumed"), encoder=enc)
     assert again["reused"] == 2 and again["encoded"] == 4 and again["frames_total"] == full["frames_total"]
     a, b = FeatureCache(tmp_path / "full"), FeatureCache(tmp_path / "resumed")

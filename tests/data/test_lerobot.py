@@ -9,7 +9,7 @@ from vjepa_ac.config import ConfigError
 from vjepa_ac.data.clips import ClipConfig, ClipDataset
 from vjepa_ac.data.index import DataConfig, build_index
 from vjepa_ac.data.lerobot import LeRobotConfig, read_dataset
-from vjepa_ac.data.synthetic import render_frames, synthetic_states
+from vjepa_ac.data.synthetic_datasets import render_frames, synthetic_states
 
 
 def test_reads_states_timestamps_and_the_right_frames(lerobot_root):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from vjepa_ac.data.droid_writer import write_mp4
-from vjepa_ac.data.synthetic import render_frames, synthetic_states
+from vjepa_ac.data.synthetic_datasets import render_frames, synthetic_states
 from vjepa_ac.data.video import VideoDecodeError, _keyframe_indices, decode_frames, probe_video
 
 

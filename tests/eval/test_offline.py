@@ -8,7 +8,7 @@ import torch
 
 from vjepa_ac.cli import main
 from vjepa_ac.config import ConfigError
-from vjepa_ac.data.synthetic import make_droid_dataset
+from vjepa_ac.data.synthetic_datasets import make_droid_dataset
 from vjepa_ac.eval.offline import cosine, run_offline_eval, score_step, summarize_actions
 from vjepa_ac.plan.config import CEMConfig
 from vjepa_ac.plan.toy import ToyWorldModel

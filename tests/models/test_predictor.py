@@ -84,11 +84,25 @@ def test_cache_expand_and_truncate():
 
 
 def test_rectangular_frames_rescale_width_positions():
+    """A 4 x 2 token grid (64 x 32 px): the released predictor scales width positions by
+    grid height / grid width = 2, so columns sit at 0 and 2 (rows at 0..3), not at 0 and 1."""
+    from vjepa_ac.models.rope import rope_table
+
     cfg = dataclasses.replace(CFG, img_size=(64, 32))
     model = _model(cfg)
     z, a, s, _ = _inputs(cfg)
     with torch.no_grad():
         assert model(z, a, s).shape == z.shape
+    cos, sin = model._rope(0, 1, torch.device("cpu"))  # [c + N, head_dim] for one step
+    c, n, hd = cfg.cond_tokens, cfg.tokens_per_frame, cfg.width // cfg.num_heads
+    assert n == 8
+    rows = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3], dtype=torch.float32)
+    cols = torch.tensor([0, 2, 0, 2, 0, 2, 0, 2], dtype=torch.float32)  # rescaled: 0, 1 -> 0, 2
+    want_cos, want_sin = rope_table(hd, torch.zeros(n), rows, cols)
+    torch.testing.assert_close(cos[c:], want_cos, rtol=0, atol=1e-6)
+    torch.testing.assert_close(sin[c:], want_sin, rtol=0, atol=1e-6)
+    unscaled_cos, _ = rope_table(hd, torch.zeros(n), rows, cols / 2)
+    assert not torch.allclose(cos[c:], unscaled_cos)
 
 
 def test_shape_errors_name_the_problem():

@@ -1,7 +1,7 @@
 import torch
 
 from vjepa_ac.models.predictor import ACPredictor, PredictorConfig, normalize_reps
-from vjepa_ac.models.world_model import WorldModel
+from vjepa_ac.models.world_model import ACWorldModel
 
 CFG = PredictorConfig(img_size=(64, 64), embed_dim=48, width=64, depth=2, num_heads=2)
 N = CFG.tokens_per_frame
@@ -13,7 +13,7 @@ def _add(states, actions):
 
 def _wm(max_batch=None):
     torch.manual_seed(0)
-    return WorldModel(ACPredictor(CFG), advance_state=_add, max_batch=max_batch)
+    return ACWorldModel(ACPredictor(CFG), advance_state=_add, max_batch=max_batch)
 
 
 def _full_recompute(wm, z_ctx, s_ctx, past, actions):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from plan_helpers import RecordingModel, context_at, gen
-from vjepa_ac.plan.actions import GRIPPER, ROT, XYZ
+from vjepa_ac.plan.actions import GRIPPER_DIM, ROT, XYZ
 from vjepa_ac.plan.cem import cem
 from vjepa_ac.plan.config import CEMConfig, cem_preset
 from vjepa_ac.plan.energy import l1_energy
@@ -13,7 +13,7 @@ from vjepa_ac.plan.energy import l1_energy
 def target_from(start, dxyz, gripper):
     t = start.clone()
     t[XYZ] += torch.tensor(dxyz)
-    t[GRIPPER] = gripper
+    t[GRIPPER_DIM] = gripper
     return t
 
 
@@ -24,7 +24,7 @@ def test_paper_cem_finds_a_reachable_optimum(toy, start, seed):
     res = cem(toy, context_at(toy, start), toy.embed(target), CEMConfig(), gen(seed))
     assert res.actions.shape == (1, 7)
     torch.testing.assert_close(res.actions[0, XYZ], target[XYZ] - start[XYZ], atol=1e-3, rtol=0)
-    assert abs(float(res.actions[0, GRIPPER]) - 1.0) < 1e-2
+    assert abs(float(res.actions[0, GRIPPER_DIM]) - 1.0) < 1e-2
     assert res.energy < 1e-3 < float(res.iter_best_energy[0])
     assert res.iter_best_energy.shape == res.iter_fit_energy.shape == (10,)
 
@@ -68,7 +68,7 @@ def test_every_candidate_respects_bounds_and_rotation_stays_zero(toy, start, cfg
         else:
             assert (xyz.abs() <= cfg.xyz_radius + 1e-7).all()
         assert (batch[..., ROT] == 0).all()
-        assert (batch[..., GRIPPER].abs() <= cfg.gripper_limit + 1e-7).all()
+        assert (batch[..., GRIPPER_DIM].abs() <= cfg.gripper_limit + 1e-7).all()
     assert (res.std[:, ROT] == 0).all()
 
 
@@ -108,7 +108,7 @@ def test_notebook_variant_converges_over_two_steps_and_rounds_the_gripper(toy, s
     res = cem(toy, context_at(toy, start), toy.embed(target), cem_preset("notebook"), gen(0))
     torch.testing.assert_close(res.actions[:, XYZ].sum(0), target[XYZ] - start[XYZ], atol=5e-3, rtol=0)
     # gripper stays open: any change below 0.25 is rounded to exactly 0
-    g = res.actions[:, GRIPPER]
+    g = res.actions[:, GRIPPER_DIM]
     assert ((g == 0) | (g.abs() >= 0.25)).all()
 
 
@@ -121,7 +121,7 @@ def test_select_best_returns_the_best_candidate_and_init_mean_is_used(toy, start
     # a warm start at the optimum with a tiny std stays there
     init = torch.zeros(1, 7)
     init[0, XYZ] = target[XYZ] - start[XYZ]
-    init[0, GRIPPER] = 1.0
+    init[0, GRIPPER_DIM] = 1.0
     cfg = CEMConfig(num_samples=50, iterations=1, init_std_xyz=1e-4, init_std_gripper=1e-4)
     warm = cem(toy, ctx, goal, cfg, gen(0), init_mean=init)
     torch.testing.assert_close(warm.actions, init, atol=2e-4, rtol=0)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from plan_helpers import context_at
-from vjepa_ac.plan.actions import GRIPPER, XYZ
+from vjepa_ac.plan.actions import GRIPPER_DIM, XYZ
 from vjepa_ac.plan.config import CEMConfig, MPCConfig, MPPIConfig, cem_preset
 from vjepa_ac.plan.mpc import MPC, OBS_IMAGE, OBS_STATE, Planner, run_mpc, shift_mean
 
@@ -26,7 +26,7 @@ class ToyEnv:
 def far_target(start):
     t = start.clone()
     t[XYZ] += torch.tensor([0.15, -0.1, 0.05])  # 30 cm of L1 distance: >= 4 steps of 7.5 cm
-    t[GRIPPER] = 1.0
+    t[GRIPPER_DIM] = 1.0
     return t
 
 
@@ -44,7 +44,7 @@ def test_mpc_reaches_a_far_goal_over_replans(toy, start, planner_cfg, tol):
     result = run_mpc(mpc, env.observe, env.act, toy.embed(target))
     assert result.actions.shape == (12, 7) and result.energies.shape == (12,)
     assert float((env.state[XYZ] - target[XYZ]).norm()) < tol
-    assert abs(float(env.state[GRIPPER]) - 1.0) < 0.05
+    assert abs(float(env.state[GRIPPER_DIM]) - 1.0) < 0.05
     assert result.energies[-1] < result.energies[0]
 
 

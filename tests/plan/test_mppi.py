@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from plan_helpers import RecordingModel, context_at, gen
-from vjepa_ac.plan.actions import GRIPPER, ROT, XYZ
+from vjepa_ac.plan.actions import GRIPPER_DIM, ROT, XYZ
 from vjepa_ac.plan.config import MPPIConfig
 from vjepa_ac.plan.mppi import mppi, mppi_weights
 
@@ -25,11 +25,11 @@ def test_weights_sum_to_one_and_favour_low_energy():
 def test_mppi_finds_a_reachable_optimum_within_bounds(toy, start):
     target = start.clone()
     target[XYZ] += torch.tensor([-0.02, 0.03, 0.015])
-    target[GRIPPER] = 1.0
+    target[GRIPPER_DIM] = 1.0
     rec = RecordingModel(toy)
     res = mppi(rec, context_at(toy, start), toy.embed(target), MPPIConfig(), gen(0))
     torch.testing.assert_close(res.actions[0, XYZ], target[XYZ] - start[XYZ], atol=1e-3, rtol=0)
-    assert abs(float(res.actions[0, GRIPPER]) - 1.0) < 1e-2
+    assert abs(float(res.actions[0, GRIPPER_DIM]) - 1.0) < 1e-2
     for batch in rec.batches:
         assert (batch[..., XYZ].abs().sum(-1) <= 0.075 + 1e-6).all()
         assert (batch[..., ROT] == 0).all()
@@ -39,7 +39,7 @@ def test_mppi_fixed_std_keeps_the_noise(toy, start):
     cfg = MPPIConfig(update_std=False, iterations=2, num_samples=64)
     res = mppi(toy, context_at(toy, start), toy.embed(start), cfg, gen(0))
     assert float(res.std[0, 0]) == pytest.approx(cfg.init_std_xyz)
-    assert float(res.std[0, GRIPPER]) == pytest.approx(cfg.init_std_gripper)
+    assert float(res.std[0, GRIPPER_DIM]) == pytest.approx(cfg.init_std_gripper)
     with pytest.raises(TypeError, match="MPPIConfig"):
         from vjepa_ac.plan.config import CEMConfig
         mppi(toy, context_at(toy, start), toy.embed(start), CEMConfig(), gen(0))

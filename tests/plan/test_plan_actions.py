@@ -2,12 +2,12 @@ import pytest
 import torch
 
 from vjepa_ac.plan.actions import (
-    ACTION_DIM, GRIPPER, ROT, XYZ, group_mask, project_l1_ball, rescale_to_l1_ball,
+    ACTION_DIM, GRIPPER_DIM, ROT, XYZ, group_mask, project_l1_ball, rescale_to_l1_ball,
 )
 
 
 def test_layout_names_cover_the_action_once():
-    dims = list(range(ACTION_DIM))[XYZ] + list(range(ACTION_DIM))[ROT] + [GRIPPER]
+    dims = list(range(ACTION_DIM))[XYZ] + list(range(ACTION_DIM))[ROT] + [GRIPPER_DIM]
     assert dims == list(range(ACTION_DIM))
     assert group_mask(("xyz", "gripper")).tolist() == [True] * 3 + [False] * 3 + [True]
     with pytest.raises(ValueError, match="unknown action group"):

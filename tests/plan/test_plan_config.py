@@ -52,3 +52,32 @@ def test_invalid_mppi_and_mpc_values_name_the_field():
         MPCConfig(max_steps=0)
     with pytest.raises(TypeError):
         cem_preset("paper", no_such_field=1)
+
+
+def test_one_planner_spec_layers_kind_file_and_overrides(tmp_path):
+    from vjepa_ac.config import deep_merge
+    from vjepa_ac.eval.offline import OfflineEvalConfig
+    from vjepa_ac.eval.sim import EvalSimConfig
+    from vjepa_ac.plan.config import PlannerSpec, load_planner_config
+    from vjepa_ac.serve.config import ServeConfig
+    from vjepa_ac.serve.protocol import resolve_planner
+
+    (tmp_path / "p.yaml").write_text("num_samples: 64\nhorizon: 3\n")
+    spec = PlannerSpec("notebook", tmp_path / "p.yaml", {"horizon": 2})
+    want = cem_preset("notebook", num_samples=64, horizon=2)
+    assert spec.resolve() == want
+    # the four dialects are this one spec: the CLI, eval sim, eval offline (at horizon 1), the server
+    assert load_planner_config("notebook", tmp_path / "p.yaml", ["horizon=2"]) == want
+    ev = EvalSimConfig(planner="notebook", planner_config=tmp_path / "p.yaml", plan={"horizon": 2})
+    assert ev.planner_spec == spec and ev.planner_cfg() == want
+    off = OfflineEvalConfig(planner="notebook", planner_config=tmp_path / "p.yaml", plan={"horizon": 2})
+    assert off.planner_cfg() == cem_preset("notebook", num_samples=64, horizon=1)
+    server = ServeConfig(preset="notebook", planner={"num_samples": 64})
+    assert resolve_planner({"horizon": 2}, server) == want
+    assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}, {"d": 4}) == {"a": {"b": 1, "c": 3}, "d": 4}
+    with pytest.raises(ConfigError, match=r"num_samplez.*in plan"):
+        PlannerSpec("cem", overrides={"num_samplez": 1}).resolve()
+    with pytest.raises(ConfigError, match="unknown planner 'gd'"):
+        PlannerSpec("gd").resolve()
+    with pytest.raises(ConfigError, match="ServeConfig.planner.num_samples=5000 exceeds"):
+        ServeConfig(planner={"num_samples": 5000})

@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def droid_root_small(tmp_path_factory) -> Path:
     """Four raw DROID episodes of 10-14 rows (72x128 video, one camera)."""
-    from vjepa_ac.data.synthetic import make_droid_dataset
+    from vjepa_ac.data.synthetic_datasets import make_droid_dataset
 
     root = tmp_path_factory.mktemp("droid_small")
     make_droid_dataset(root, 4, length=(10, 14), seed=3, two_cameras=False)

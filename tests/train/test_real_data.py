@@ -4,8 +4,8 @@
 import pytest
 import torch
 
-from vjepa_ac.data.features import EncodeConfig, encode_dataset
-from vjepa_ac.data.synthetic import make_droid_dataset
+from vjepa_ac.encode import EncodeConfig, encode_dataset
+from vjepa_ac.data.synthetic_datasets import make_droid_dataset
 from vjepa_ac.train import loop
 from vjepa_ac.train.build import build_encoder
 from vjepa_ac.train.logging import read_csv

@@ -22,9 +22,12 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+# The 7-D state / action layout, named once (plan.actions re-exports it). Slices keep the
+# trailing axis (``a[..., GRIPPER]`` is ``[..., 1]``); ``GRIPPER_DIM`` indexes the one dim.
 XYZ = slice(0, 3)  # position (m)
 ROT = slice(3, 6)  # extrinsic euler "xyz" (rad)
 GRIPPER = slice(6, 7)  # 0 open .. 1 closed
+GRIPPER_DIM = GRIPPER.start  # the gripper's dim as an index (6)
 STATE_DIM = 7
 ACTION_DIM = 7
 EXTRINSICS_DIM = 6  # camera pose: xyz (m) + euler "xyz" (rad), in the robot base frame

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from vjepa_ac.data.poses import states_to_actions
 from vjepa_ac.eval.report import write_json
-from vjepa_ac.plan.actions import ACTION_DIM, GRIPPER, XYZ
+from vjepa_ac.plan.actions import ACTION_DIM, GRIPPER_DIM, XYZ
 from vjepa_ac.plan.config import SearchConfig
 from vjepa_ac.plan.interface import Context, WorldModel
 from vjepa_ac.plan.sampling import score
@@ -91,7 +91,7 @@ def action_grid(grid: float, steps: int, gripper: float = 0.0) -> Tensor:
     xyz = torch.stack(torch.meshgrid(v, v, v, indexing="ij"), dim=-1).reshape(-1, 3)  # [K^3, 3]
     actions = torch.zeros(len(xyz), ACTION_DIM)
     actions[:, XYZ] = xyz
-    actions[:, GRIPPER] = gripper
+    actions[:, GRIPPER_DIM] = gripper
     return actions
 
 
@@ -149,7 +149,7 @@ def frame_pair_landscape(
     if next_state is not None:
         pair = torch.stack([s, torch.as_tensor(np.asarray(next_state, dtype=np.float32)).reshape(ACTION_DIM)])
         true = states_to_actions(pair)[0]  # [7]
-    g = float(true[GRIPPER]) if (gripper == "true" and true is not None) else 0.0
+    g = float(true[GRIPPER_DIM]) if (gripper == "true" and true is not None) else 0.0
     return energy_landscape(world_model, Context.single(z[0], s), z[1], true_action=true, gripper=g, **kwargs)
 
 

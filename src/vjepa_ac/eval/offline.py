@@ -32,12 +32,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vjepa_ac.config import ConfigError, from_dict, to_dict
+from vjepa_ac.config import ConfigError, to_dict
 from vjepa_ac.data.clips import ClipConfig, ClipDataset
 from vjepa_ac.data.index import DataConfig, build_index
 from vjepa_ac.eval.report import fmt, markdown_table, write_json, write_text
 from vjepa_ac.plan.actions import XYZ
-from vjepa_ac.plan.config import SearchConfig, load_planner_config
+from vjepa_ac.plan.config import PlannerSpec, SearchConfig
 from vjepa_ac.plan.interface import Context
 from vjepa_ac.plan.mpc import plan_actions
 from vjepa_ac.plan.sampling import apply_bounds, initial_distribution, sample_candidates, score
@@ -89,12 +89,14 @@ class OfflineEvalConfig:
             )
         self.planner_cfg()
 
+    @property
+    def planner_spec(self) -> PlannerSpec:
+        """``planner`` (kind), ``planner_config`` (file) and ``plan`` (overrides) as one spec."""
+        return PlannerSpec(self.planner, self.planner_config, self.plan)
+
     def planner_cfg(self) -> SearchConfig:
         """``planner`` <- ``planner_config`` <- ``plan``, at horizon 1 (one step toward frame t+1)."""
-        base = load_planner_config(
-            self.planner, None if self.planner_config is None else str(self.planner_config)
-        )
-        return from_dict(type(base), {**to_dict(base), **self.plan, "horizon": 1}, "plan")
+        return self.planner_spec.resolve(horizon=1)
 
 
 def run_defaults(source: str) -> dict:
@@ -316,14 +318,14 @@ def run_offline_eval(
     """Load ``model``, resolve the config (run defaults <- ``config`` <- ``overrides``), score, write."""
     from vjepa_ac.config import load_config
     from vjepa_ac.plan.world_model import LatentWorldModel
-    from vjepa_ac.serve.model import load_service_model
+    from vjepa_ac.load import load_world_model
 
     probe = load_config(OfflineEvalConfig, config, overrides)  # fail on bad keys before loading weights
-    served = load_service_model(model, device=probe.device)
+    served = load_world_model(model, device=probe.device)
     if not isinstance(served.world_model, LatentWorldModel):
         raise ConfigError(f"eval offline needs a V-JEPA world model (encoder + predictor), got {model!r}")
     cfg = load_config(
-        OfflineEvalConfig, config, overrides, defaults=run_defaults(served.info.get("source", ""))
+        OfflineEvalConfig, config, overrides, defaults=run_defaults(served.source)
     )
     if served.image_size is not None and cfg.clips.resolution != served.image_size:
         raise ConfigError(
@@ -333,7 +335,7 @@ def run_offline_eval(
     dataset = held_out_clips(cfg)
     wm = served.world_model
     results: dict[str, Any] = dict(
-        model=dict(model_id=served.model_id, source=served.info.get("source", model)),
+        model=dict(model_id=served.model_id, source=served.source),
         config=to_dict(cfg),
         planner=dict(type=type(cfg.planner_cfg()).__name__, **to_dict(cfg.planner_cfg())),
         data=dict(

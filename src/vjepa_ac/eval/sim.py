@@ -3,7 +3,7 @@
     vjepa-ac eval sim runs/sim                                  # paper CEM, 10 episodes per cell
     vjepa-ac eval sim runs/sim configs/eval_sim.yaml plan.num_samples=400 sim.episodes=5
 
-``run_sim_eval(model, cfg)`` loads the model (``serve.model.load_service_model``: a run folder,
+``run_sim_eval(model, cfg)`` loads the model (``vjepa_ac.load.load_world_model``: a run folder,
 a checkpoint, a release name, or ``tiny:`` for smoke tests), wraps ``plan.mpc.Planner`` as a
 sim policy and runs it, then the random baseline within the planner's bounds, through
 ``sim.evaluate.evaluate_policy`` on the same seeds. Everything goes to ``cfg.out_dir``:
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vjepa_ac.config import ConfigError, from_dict, to_dict
+from vjepa_ac.config import ConfigError, to_dict
 from vjepa_ac.eval.oracle import SimOracleModel
 from vjepa_ac.eval.report import fmt, markdown_table, write_json, write_text
-from vjepa_ac.plan.config import MPCConfig, SearchConfig, load_planner_config
+from vjepa_ac.plan.config import MPCConfig, PlannerSpec, SearchConfig
 from vjepa_ac.plan.mpc import OBS_IMAGE, OBS_STATE, Planner
 from vjepa_ac.sim.evaluate import (
     ALL,
@@ -66,7 +66,7 @@ class EvalSimConfig:
     oracle: bool = False
     oracle_plan: dict[str, Any] = field(default_factory=dict)  # planner overrides for the oracle only (budget)
     device: str = "auto"  # auto: cuda when available
-    crop: str = "square"  # the world model's crop of camera frames (sim frames are square)
+    crop: str | None = None  # the world model's crop of camera frames; None: the training run's (else square)
 
     def __post_init__(self) -> None:
         if self.name == "random" and self.baseline:
@@ -76,16 +76,17 @@ class EvalSimConfig:
         self.oracle_cfg()  # unknown planner, file or plan.* key: fail before the model loads
 
     def oracle_cfg(self) -> SearchConfig:
-        """The oracle's planner config: ``planner_cfg()`` <- ``oracle_plan`` overrides."""
-        base = self.planner_cfg()
-        return from_dict(type(base), {**to_dict(base), **self.oracle_plan}, "oracle_plan")
+        """The oracle's planner config: the planner's, with ``oracle_plan`` overrides on top."""
+        return PlannerSpec(self.planner, self.planner_config, {**self.plan, **self.oracle_plan}).resolve()
+
+    @property
+    def planner_spec(self) -> PlannerSpec:
+        """``planner`` (kind), ``planner_config`` (file) and ``plan`` (overrides) as one spec."""
+        return PlannerSpec(self.planner, self.planner_config, self.plan)
 
     def planner_cfg(self) -> SearchConfig:
         """The planner's config: ``planner`` defaults <- ``planner_config`` <- ``plan`` overrides."""
-        base = load_planner_config(
-            self.planner, None if self.planner_config is None else str(self.planner_config)
-        )
-        return from_dict(type(base), {**to_dict(base), **self.plan}, "plan")
+        return self.planner_spec.resolve()
 
 
 class PlannerPolicy:
@@ -238,10 +239,10 @@ def markdown_report(header: dict, rows: list[dict]) -> str:
 def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     """Evaluate the planner (and the random baseline) with ``model`` into ``cfg.out_dir``.
     Returns the contents of ``results.json``."""
-    from vjepa_ac.serve.model import load_service_model
+    from vjepa_ac.load import load_world_model
 
     planner_cfg = cfg.planner_cfg()
-    served = load_service_model(model, device=cfg.device, crop=cfg.crop)
+    served = load_world_model(model, device=cfg.device, crop=cfg.crop)
     sim_cfg = replace(
         cfg.sim,
         image_size=cfg.sim.image_size or served.image_size or DEFAULT_IMAGE_SIZE,
@@ -274,7 +275,7 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     header = dict(
         version=1,
         model=dict(
-            model_id=served.model_id, source=served.info.get("source", model), image_size=served.image_size
+            model_id=served.model_id, source=served.source, image_size=served.image_size
         ),
         env=dict(image_size=sim_cfg.image_size, max_steps=dict(sorted(sim_cfg.max_steps.items()))),
         policies={name: settings for name, (_, settings) in policies.items()},

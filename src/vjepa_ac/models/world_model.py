@@ -22,7 +22,15 @@ from vjepa_ac.models.predictor import ACPredictor, KVCache, normalize_reps
 AdvanceState = Callable[[Tensor, Tensor], Tensor]  # (states [S,7], actions [S,7]) -> [S,7]
 
 
-class WorldModel(nn.Module):
+class ACWorldModel(nn.Module):
+    """The frozen encoder + AC predictor in model space: ``encode`` normalised frames
+    ``[B, T, 3, H, W]``, ``step`` and ``rollout`` from representations and states.
+
+    Planners do not call this directly: ``plan.world_model.LatentWorldModel`` wraps it into the
+    planners' protocol (``plan.interface.WorldModel``: ``encode(uint8 images)``,
+    ``rollout(Context, actions)``), which has other signatures.
+    """
+
     def __init__(
         self,
         predictor: ACPredictor,

@@ -5,7 +5,7 @@ and do no logging. ``plan.mpc`` adds the controller state (generator, warm start
 image policy ``Planner(world_model, cfg)(obs, goal) -> action [7]``.
 """
 
-from vjepa_ac.plan.actions import ACTION_DIM, GRIPPER, ROT, XYZ
+from vjepa_ac.plan.actions import ACTION_DIM, GRIPPER, GRIPPER_DIM, ROT, XYZ
 from vjepa_ac.plan.cem import cem
 from vjepa_ac.plan.config import CEM_PRESETS, CEMConfig, MPCConfig, MPPIConfig, SearchConfig, cem_preset
 from vjepa_ac.plan.energy import l1_energy, l2_energy, trajectory_energy
@@ -15,7 +15,7 @@ from vjepa_ac.plan.mppi import mppi
 from vjepa_ac.plan.sampling import PlanResult
 
 __all__ = [
-    "ACTION_DIM", "XYZ", "ROT", "GRIPPER",
+    "ACTION_DIM", "XYZ", "ROT", "GRIPPER", "GRIPPER_DIM",
     "cem", "mppi", "plan_actions",
     "CEMConfig", "MPPIConfig", "MPCConfig", "SearchConfig", "CEM_PRESETS", "cem_preset",
     "l1_energy", "l2_energy", "trajectory_energy",

@@ -11,13 +11,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from vjepa_ac.data.poses import ACTION_DIM, ROT, XYZ  # noqa: F401  (the layout is defined with the pose math)
-from vjepa_ac.data.poses import GRIPPER as GRIPPER_SLICE  # closure change as a slice (keeps a trailing axis)
-
-GRIPPER = GRIPPER_SLICE.start  # the same dim as an index
+# the layout is defined once, with the pose math: XYZ, ROT, GRIPPER are slices, GRIPPER_DIM an index
+from vjepa_ac.data.poses import ACTION_DIM, GRIPPER, GRIPPER_DIM, ROT, XYZ  # noqa: F401
 
 # Names a config uses to choose searched groups, and the dims each covers.
-GROUPS: dict[str, slice] = {"xyz": XYZ, "rot": ROT, "gripper": GRIPPER_SLICE}
+GROUPS: dict[str, slice] = {"xyz": XYZ, "rot": ROT, "gripper": GRIPPER}
 
 
 def group_mask(groups: tuple[str, ...] | list[str], device: torch.device | str | None = None) -> Tensor:

@@ -1,16 +1,25 @@
-"""Planner configs: ``CEMConfig``, ``MPPIConfig`` (sharing ``SearchConfig``) and ``MPCConfig``.
+"""Planner configs: ``CEMConfig``, ``MPPIConfig`` (sharing ``SearchConfig``) and ``MPCConfig``,
+and ``PlannerSpec``, the one way a user chooses a planner.
 
 Defaults are the paper's CEM (V-JEPA 2 section 4): 800 samples, 10 iterations, 10 elites,
 horizon 1, xyz and gripper searched with rotation fixed at 0, xyz inside an L1 ball of radius
 0.075 m. ``CEM_PRESETS["notebook"]`` is the public notebook's variant. Load overrides with
 ``vjepa_ac.config.load_config(CEMConfig, "configs/plan/cem_notebook.yaml", ["horizon=3"])``.
+
+Choosing a planner (``vjepa-ac plan --planner/--planner-config/key=value``, ``eval sim`` and
+``eval offline``'s ``planner``/``planner_config``/``plan.*``, the server's ``method``/``preset``/
+``planner`` and each request's ``planner``) is one ``PlannerSpec(kind, file, overrides)``:
+the defaults of ``kind`` <- the YAML ``file`` <- ``overrides``, deep-merged, then validated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
 
+from vjepa_ac.config import ConfigError, deep_merge, from_dict, load_yaml, parse_overrides, to_dict
 from vjepa_ac.plan.actions import GROUPS
 
 Group = Literal["xyz", "rot", "gripper"]
@@ -138,18 +147,54 @@ def cem_preset(name: str, **overrides) -> CEMConfig:
 PLANNER_TYPES: dict[str, type[SearchConfig]] = {"cem": CEMConfig, "mppi": MPPIConfig}
 
 
-def load_planner_config(kind: str = "cem", path: str | None = None, overrides: list[str] | None = None) -> SearchConfig:
-    """``CEMConfig`` or ``MPPIConfig``: the defaults of ``kind`` (``cem``, ``mppi``, or a CEM preset
-    name: ``paper``, ``notebook``) <- a YAML file (``configs/plan/``) <- ``key=value`` overrides."""
-    from vjepa_ac.config import from_dict, load_yaml, parse_overrides, to_dict
+PLANNER_KINDS = tuple(sorted(PLANNER_TYPES)) + tuple(sorted(CEM_PRESETS))  # what PlannerSpec.kind may name
 
-    if kind in CEM_PRESETS:
-        cls, data = CEMConfig, to_dict(CEM_PRESETS[kind])
-    elif kind in PLANNER_TYPES:
-        cls, data = PLANNER_TYPES[kind], to_dict(PLANNER_TYPES[kind]())
-    else:
-        raise ValueError(f"unknown planner {kind!r}; choose from {sorted(PLANNER_TYPES) + sorted(CEM_PRESETS)}")
-    if path is not None:
-        data.update(load_yaml(path))
-    data.update(parse_overrides(overrides or []))
-    return from_dict(cls, data)
+
+@dataclass
+class PlannerSpec:
+    """Which planner, with which settings: ``kind``'s defaults <- ``file`` <- ``overrides``.
+
+    kind: ``cem``, ``mppi``, or a CEM preset (``paper``, ``notebook``: ``CEM_PRESETS``)
+    file: YAML of field overrides (``configs/plan/*.yaml``), or None
+    overrides: field overrides (``{"num_samples": 400}``), applied last
+    The layers are deep-merged, and the result validated by ``CEMConfig`` / ``MPPIConfig``:
+    an unknown kind, a missing file or an unknown or invalid field raises ``ConfigError`` naming
+    it (under ``where``, e.g. ``plan.num_samples``).
+    """
+
+    kind: str = "paper"
+    file: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def planner_type(self) -> type[SearchConfig]:
+        if self.kind in CEM_PRESETS:
+            return CEMConfig
+        if self.kind not in PLANNER_TYPES:
+            raise ConfigError(f"unknown planner {self.kind!r}; choose from {list(PLANNER_KINDS)}")
+        return PLANNER_TYPES[self.kind]
+
+    def defaults(self) -> SearchConfig:
+        """The settings of ``kind`` alone."""
+        return CEM_PRESETS[self.kind] if self.kind in CEM_PRESETS else self.planner_type()
+
+    def resolve(self, where: str = "plan", **fixed: Any) -> SearchConfig:
+        """The validated planner config; ``fixed`` fields (e.g. ``horizon=1``) override everything."""
+        layers: list[Mapping[str, Any]] = [to_dict(self.defaults())]
+        if self.file is not None:
+            layers.append(load_yaml(self.file))
+        layers += [self.overrides, fixed]
+        return from_dict(self.planner_type, deep_merge(*layers), where)
+
+
+def limits_exceeded(planner: SearchConfig, limits: Mapping[str, int]) -> list[tuple[str, int, int]]:
+    """``(field, value, bound)`` for each of ``limits`` (``{"num_samples": 4096, ...}``) that
+    ``planner`` exceeds, in the order of ``limits``."""
+    return [(name, getattr(planner, name), bound) for name, bound in limits.items() if getattr(planner, name) > bound]
+
+
+def load_planner_config(kind: str = "cem", path: str | Path | None = None,
+                        overrides: list[str] | None = None) -> SearchConfig:
+    """``PlannerSpec(kind, path, overrides).resolve()`` with ``key=value`` overrides (the CLI's form)."""
+    spec = PlannerSpec(kind, None if path is None else Path(path), parse_overrides(overrides or []))
+    return spec.resolve(where="")

@@ -1,8 +1,10 @@
 """What planners need from a world model: a ``Context`` and the ``rollout``/``encode`` verbs.
 
 Planners call only ``RolloutModel.rollout``; the image policy (``plan/mpc.py: Planner``) also
-calls ``WorldModel.encode``. ``vjepa_ac.models.world_model`` and the toy model of
-``plan/toy.py`` both satisfy these protocols; nothing here imports either.
+calls ``WorldModel.encode``. Two classes satisfy these protocols: ``plan.world_model.
+LatentWorldModel`` (the real encoder + predictor, an adapter over ``models.world_model.
+ACWorldModel``, whose own ``rollout(z, states, actions)`` takes tensors, not a ``Context``) and
+the analytic ``plan.toy.ToyWorldModel``; nothing here imports either.
 """
 
 from __future__ import annotations

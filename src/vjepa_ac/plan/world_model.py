@@ -1,8 +1,8 @@
 """The planners' world model over the real encoder and predictor.
 
 ``LatentWorldModel`` satisfies ``plan.interface.WorldModel``: ``encode`` takes camera frames
-(uint8, any size), applies the planning crop (centre square, resized to the model resolution)
-and ImageNet normalisation, and returns layer-normed representations; ``rollout`` predicts
+(uint8, any size), applies the planning crop (a named crop of ``data.transforms``: the one the
+training run used, ``vjepa_ac.load``; resized to the model resolution) and ImageNet normalisation, and returns layer-normed representations; ``rollout`` predicts
 from a ``Context`` with cached keys/values, advancing the state by each action with
 ``data.poses.apply_actions``.
 """
@@ -16,22 +16,22 @@ from vjepa_ac.data.poses import apply_actions
 from vjepa_ac.data.transforms import crop_and_resize, normalize
 from vjepa_ac.models.encoder import VisionTransformer
 from vjepa_ac.models.predictor import ACPredictor
-from vjepa_ac.models.world_model import WorldModel
+from vjepa_ac.models.world_model import ACWorldModel
 from vjepa_ac.plan.interface import Context
 
 
 class LatentWorldModel:
     """Frozen encoder + AC predictor as a planning world model.
 
-    crop: the named crop of ``data.transforms`` applied to incoming frames ("square" for
-    planning; "released" to match the training crop of DROID's 16:9 frames).
+    crop: the named crop of ``data.transforms`` applied to incoming frames; plan with the crop
+    the model was trained with (``vjepa_ac.load.load_world_model`` reads it from the run).
     max_batch: candidates per predictor call (bounds memory; the planners chunk too).
     """
 
     def __init__(self, encoder: VisionTransformer | None, predictor: ACPredictor, crop: str = "square",
                  max_batch: int | None = None, device: torch.device | str | None = None):
         self.device = torch.device(device) if device is not None else next(predictor.parameters()).device
-        self.model = WorldModel(predictor.to(self.device), advance_state=apply_actions,
+        self.model = ACWorldModel(predictor.to(self.device), advance_state=apply_actions,
                                 encoder=None if encoder is None else encoder.to(self.device), max_batch=max_batch)
         self.crop = crop
         self.image_size = None if encoder is None else encoder.cfg.img_size

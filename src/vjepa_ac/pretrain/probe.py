@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vjepa_ac.data.features import encode_frames
+from vjepa_ac.encode import encode_frames
 from vjepa_ac.models.encoder import VisionTransformer
 from vjepa_ac.models.predictor import normalize_reps
 from vjepa_ac.pretrain.frames import resize

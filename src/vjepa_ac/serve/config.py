@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from vjepa_ac.config import ConfigError
-from vjepa_ac.plan.config import CEM_PRESETS
+from vjepa_ac.data.transforms import CROPS
+from vjepa_ac.plan.config import CEM_PRESETS, PlannerSpec, limits_exceeded
 
 LOOPBACK = "127.0.0.1"
 
@@ -38,7 +39,7 @@ class ServeConfig:
     keep_alive_s: float = 5.0  # s an idle keep-alive connection is held
     # -- model
     device: str = "auto"  # "auto": cuda if available, else cpu
-    crop: str = "square"  # planning crop of incoming frames (plan.world_model.LatentWorldModel)
+    crop: str | None = None  # planning crop of incoming frames; None: the training run's (else square)
     max_batch: int | None = None  # candidate sequences per predictor call (None: all at once)
     fps: float | None = None  # control rate reported by /metadata (None: the model's, if known)
     torch_threads: int | None = None  # torch.set_num_threads at start (None: leave torch's default)
@@ -84,14 +85,29 @@ class ServeConfig:
             raise ConfigError(f"ServeConfig.torch_threads must be >= 1 or null, got {self.torch_threads}")
         if self.fps is not None and not self.fps > 0:
             raise ConfigError(f"ServeConfig.fps must be > 0 or null, got {self.fps}")
+        if self.crop is not None and self.crop not in CROPS:
+            raise ConfigError(f"ServeConfig.crop must be one of {list(CROPS)} or null, got {self.crop!r}")
         if self.preset not in CEM_PRESETS:
             raise ConfigError(f"ServeConfig.preset must be one of {sorted(CEM_PRESETS)}, got {self.preset!r}")
         if not 0 <= self.seed < 2**63:
             raise ConfigError(f"ServeConfig.seed must be in [0, 2**63), got {self.seed}")
         # the default planner must itself be a valid request (checked with the bounds above)
-        from vjepa_ac.serve.protocol import ServeError, resolve_planner
-
+        if "chunk_size" in self.planner:
+            raise ConfigError("ServeConfig.planner.chunk_size is set by the server (ServeConfig.max_batch)")
         try:
-            resolve_planner({}, self)
-        except ServeError as e:
-            raise ConfigError(f"ServeConfig.planner / method / preset: {e.message} ({e.field})") from e
+            planner = PlannerSpec(self.planner_kind(self.method, self.preset), overrides=self.planner).resolve(
+                where="ServeConfig.planner", chunk_size=self.max_batch)
+        except ConfigError as e:
+            raise ConfigError(f"ServeConfig.planner / method / preset: {e}") from e
+        for name, value, bound in limits_exceeded(planner, self.planner_limits()):
+            raise ConfigError(f"ServeConfig.planner.{name}={value} exceeds the server's bound {bound} "
+                              f"(ServeConfig.max_{name})")
+
+    @staticmethod
+    def planner_kind(method: str, preset: str) -> str:
+        """The ``PlannerSpec.kind`` of a ``method`` + CEM ``preset`` pair (``mppi`` has no presets)."""
+        return preset if method == "cem" else method
+
+    def planner_limits(self) -> dict[str, int]:
+        """Upper bounds of a request's planner settings, by field."""
+        return {"num_samples": self.max_samples, "iterations": self.max_iterations, "horizon": self.max_horizon}

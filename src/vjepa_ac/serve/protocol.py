@@ -28,9 +28,9 @@ import msgpack
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vjepa_ac.config import ConfigError, from_dict, to_dict
+from vjepa_ac.config import ConfigError, deep_merge, to_dict
 from vjepa_ac.plan.actions import ACTION_DIM
-from vjepa_ac.plan.config import CEM_PRESETS, CEMConfig, MPPIConfig
+from vjepa_ac.plan.config import CEM_PRESETS, CEMConfig, MPPIConfig, PlannerSpec, limits_exceeded
 
 if TYPE_CHECKING:
     from vjepa_ac.serve.config import ServeConfig
@@ -233,26 +233,21 @@ def resolve_planner(spec: Any, cfg: ServeConfig) -> PlannerConfig:
         if preset not in CEM_PRESETS:
             raise ServeError(422, f"planner.preset must be one of {sorted(CEM_PRESETS)}, got {preset!r}",
                                "planner.preset")
-        base = to_dict(CEM_PRESETS[preset])
-    else:
-        if preset is not None:
-            raise ServeError(422, "planner.preset applies to method 'cem' only", "planner.preset")
-        base = to_dict(MPPIConfig())
+    elif preset is not None:
+        raise ServeError(422, "planner.preset applies to method 'cem' only", "planner.preset")
     server_default = method == cfg.method and (method != "cem" or preset == cfg.preset)
     for name in SERVER_PLANNER_FIELDS:
         if name in spec:
             raise ServeError(422, f"planner.{name} is set by the server (ServeConfig.max_batch)",
                                f"planner.{name}")
-    merged = {**base, **(cfg.planner if server_default else {}), **spec, "chunk_size": cfg.max_batch}
+    overrides = deep_merge(cfg.planner if server_default else {}, spec)
     try:
-        planner = from_dict(PLANNER_METHODS[method], merged)
+        planner = PlannerSpec(cfg.planner_kind(method, preset), overrides=overrides).resolve(
+            where="", chunk_size=cfg.max_batch)
     except ConfigError as e:
         raise ServeError(422, f"planner: {e}", "planner") from e
-    for name, bound in (("num_samples", cfg.max_samples), ("iterations", cfg.max_iterations),
-                        ("horizon", cfg.max_horizon)):
-        if getattr(planner, name) > bound:
-            raise ServeError(422, f"planner.{name}={getattr(planner, name)} exceeds the server's bound "
-                                    f"{bound}", f"planner.{name}")
+    for name, value, bound in limits_exceeded(planner, cfg.planner_limits()):
+        raise ServeError(422, f"planner.{name}={value} exceeds the server's bound {bound}", f"planner.{name}")
     return planner
 
 

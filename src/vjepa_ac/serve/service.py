@@ -312,7 +312,7 @@ class PlanningService:
             "model": self.model.info,
             "version": vjepa_ac.__version__,
             "image_size": self.model.image_size,  # px; frames of any size are cropped and resized to it
-            "crop": cfg.crop,
+            "crop": getattr(self.model.world_model, "crop", cfg.crop),  # the one frames are planned with
             "fps": cfg.fps if cfg.fps is not None else self.model.fps,
             "action_dim": ACTION_DIM,
             "action_layout": layout,  # [start, stop) of each group

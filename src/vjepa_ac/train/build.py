@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import torch
 
-from vjepa_ac.models.encoder import FrameEncoder, VisionTransformer
+from vjepa_ac.models.encoder import FrameEncoder
 from vjepa_ac.models.predictor import ACPredictor
-from vjepa_ac.official import RELEASED, load_released_encoder, load_strict, read_checkpoint, strip_prefixes
+from vjepa_ac.official import RELEASED, load_strict, read_checkpoint, strip_prefixes
+from vjepa_ac.runs import frozen_encoder
 from vjepa_ac.train.config import ModelConfig
 
 
 def build_encoder(cfg: ModelConfig, device: torch.device) -> FrameEncoder:
-    """The frozen encoder: seeded random weights or a released-format checkpoint."""
-    e = cfg.encoder
-    if cfg.encoder_checkpoint == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.init_seed)
-            vit = VisionTransformer(e)
-    else:
-        kwargs = dict(
-            img_size=e.img_size,
-            patch_size=e.patch_size,
-            tubelet_size=e.tubelet_size,
-            embed_dim=e.embed_dim,
-            depth=e.depth,
-            num_heads=e.num_heads,
-            mlp_ratio=e.mlp_ratio,
-            qkv_bias=e.qkv_bias,
-            norm_eps=e.norm_eps,
-        )
-        vit = load_released_encoder(cfg.encoder_checkpoint, key=cfg.encoder_key, encoder_kwargs=kwargs)
+    """The frozen encoder: seeded random weights or a released-format checkpoint read with
+    ``cfg.encoder``'s architecture (``runs.frozen_encoder``, which planning uses too)."""
+    vit = frozen_encoder(cfg.encoder, cfg.encoder_checkpoint, cfg.encoder_key, cfg.init_seed)
     return FrameEncoder(vit.to(device), max_frames_per_batch=cfg.encoder_frames_per_call)
 
 

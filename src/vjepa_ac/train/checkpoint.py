@@ -1,50 +1,27 @@
-"""Training checkpoints: atomic writes, keep-last-N, full state, ``weights_only`` loading.
+"""Training checkpoints, the writing side: atomic writes, keep-last-N, full state, RNG capture.
 
-A checkpoint is a dict (every value a tensor, number, string, list or dict, so
-``torch.load(weights_only=True)`` reads it without running pickled code)::
-
-    format            CHECKPOINT_FORMAT
-    config            the resolved TrainConfig as a plain dict (rebuilds the model)
-    predictor_kwargs  the public VisionTransformerPredictorAC arguments of the predictor
-    model             predictor state dict (released key names)
-    optimizer         AdamW state dict
-    step              optimizer steps done (the next step to run)
-    epoch             data epoch of the next step
-    samples_in_epoch  clips of that epoch already consumed, over all processes
-    rng               python / numpy / torch (/ cuda) generator states
+The format and its readers (``CHECKPOINT_FORMAT``, ``load_checkpoint``, ``latest_checkpoint``,
+rebuilding a run's models) live in ``vjepa_ac.runs``, so that planning and serving read a run
+without training code; they are re-exported here for the training loop.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-CHECKPOINT_FORMAT = "vjepa_ac.train.checkpoint/1"
-_NAME = re.compile(r"^step_(\d{8})\.pt$")
-
-
-def checkpoint_path(folder: str | Path, step: int) -> Path:
-    return Path(folder) / f"step_{step:08d}.pt"
-
-
-def list_checkpoints(folder: str | Path) -> list[Path]:
-    """Checkpoint files in ``folder``, oldest step first."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
-    return [p for _, p in sorted(found)]
-
-
-def latest_checkpoint(folder: str | Path) -> Path | None:
-    found = list_checkpoints(folder)
-    return found[-1] if found else None
+from vjepa_ac.runs import (  # noqa: F401  (re-exported for the training loop)
+    CHECKPOINT_FORMAT,
+    checkpoint_path,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -92,22 +69,6 @@ def save_checkpoint(state: dict, folder: str | Path, keep_last: int) -> Path:
     atomic_torch_save({"format": CHECKPOINT_FORMAT, **state}, path)
     prune_checkpoints(folder, keep_last)
     return path
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a training checkpoint (``weights_only=True``, on the CPU)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path}: not a vjepa_ac training checkpoint (format {state.get('format')!r}, "
-            f"expected {CHECKPOINT_FORMAT!r})"
-            if isinstance(state, dict)
-            else f"{path}: not a dict"
-        )
-    return state
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from vjepa_ac.data.clips import ClipConfig
 from vjepa_ac.data.index import DataConfig
 from vjepa_ac.models.encoder import EncoderConfig
 from vjepa_ac.models.predictor import PredictorConfig
-from vjepa_ac.train.synthetic import SyntheticConfig
+from vjepa_ac.train.synthetic_clips import SyntheticConfig
 
 
 @dataclass
@@ -111,7 +111,7 @@ class TrainDataConfig:
     ``source``: ``video`` (raw DROID / LeRobot episodes decoded on the fly; the frozen encoder
     runs in the training loop), ``features`` (the cache written by ``vjepa-ac encode``; needs
     ``clips.starts: grid`` and the cache's fps/sampling) or ``synthetic`` (in-memory clips,
-    ``train/synthetic.py``). ``clips`` applies to all three (``frames_per_clip``); the held-out
+    ``train/synthetic_clips.py``). ``clips`` applies to all three (``frames_per_clip``); the held-out
     episodes are ``dataset.val_fraction`` of them, split by episode before any clip is cut.
     """
 

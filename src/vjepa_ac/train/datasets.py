@@ -24,7 +24,7 @@ from vjepa_ac.data.clips import ClipDataset
 from vjepa_ac.data.features import FeatureCache, FeatureClipDataset
 from vjepa_ac.data.index import DatasetIndex, build_index
 from vjepa_ac.train.config import TrainConfig
-from vjepa_ac.train.synthetic import SyntheticClips
+from vjepa_ac.train.synthetic_clips import SyntheticClips
 
 log = logging.getLogger("vjepa_ac.train")
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import torch
 
-from vjepa_ac.models.predictor import ACPredictor, PredictorConfig
+from vjepa_ac.models.predictor import ACPredictor
 from vjepa_ac.official import export_predictor, load_predictor, read_checkpoint, released_predictor_kwargs
-from vjepa_ac.train.checkpoint import atomic_torch_save, load_checkpoint
+from vjepa_ac.runs import load_checkpoint, predictor_from_state
+from vjepa_ac.train.checkpoint import atomic_torch_save
 
 KWARGS_KEY = "predictor_kwargs"
 
@@ -63,11 +64,7 @@ def load_exported_predictor(path: str | Path) -> ACPredictor:
 
 def predictor_from_checkpoint(path: str | Path) -> ACPredictor:
     """The predictor of a training checkpoint, rebuilt from the config stored in it."""
-    state = load_checkpoint(path)
-    cfg = PredictorConfig(**state["config"]["model"]["predictor"])
-    model = ACPredictor(cfg, device="meta")
-    model.load_state_dict(state["model"], strict=True, assign=True)
-    return model.eval()
+    return predictor_from_state(load_checkpoint(path))
 
 
 def export_checkpoint(path: str | Path, folder: str | Path) -> dict[str, Path]:
