@@ -17,6 +17,8 @@ from typing import Any, Literal, Mapping, TypeVar, Union
 
 import yaml
 
+from vjepa_ac.atomic import atomic_write_text
+
 T = TypeVar("T")
 
 
@@ -201,9 +203,4 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
 
 def save_config(cfg: Any, path: str | Path) -> None:
     """Write the resolved config as YAML (atomically, so a crash never leaves half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as f:
-        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
-    tmp.replace(path)
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
+from vjepa_ac.atomic import atomic_path
 from vjepa_ac.models.encoder import ENCODER_PRESETS, EncoderConfig, VisionTransformer
 from vjepa_ac.models.predictor import ACPredictor, PredictorConfig
 
@@ -310,11 +311,9 @@ def save_encoder(encoder: VisionTransformer, path: str | Path) -> Path:
     """Write ``encoder`` in the released layout (``target_encoder``) plus its constructor
     arguments, atomically, so ``load_released_encoder(path)`` rebuilds it without other input."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-    torch.save({"target_encoder": state, ENCODER_KWARGS_KEY: encoder_kwargs(encoder.cfg)}, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save({"target_encoder": state, ENCODER_KWARGS_KEY: encoder_kwargs(encoder.cfg)}, tmp)
     return path
 
 

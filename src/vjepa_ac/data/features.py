@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from vjepa_ac.atomic import atomic_open, atomic_write_json, remove_stale_temps
 from vjepa_ac.config import ConfigError
 from vjepa_ac.data.clips import ClipConfig, WindowedEpisodes, epoch_and_index, frame_grid, grid_windows, item_rng
 from vjepa_ac.data.episode import Episode
@@ -193,14 +194,11 @@ class _GridFrames(Dataset):
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         np.lib.format.write_array(f, array)
-    tmp.replace(path)
 
 
 def _save_meta(path: Path, ep: Episode, rows: np.ndarray, valid: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
     arrays = dict(
         rows=rows,
         valid=valid,
@@ -214,15 +212,12 @@ def _save_meta(path: Path, ep: Episode, rows: np.ndarray, valid: np.ndarray) -> 
     )
     if ep.extrinsics is not None:
         arrays["extrinsics"] = ep.extrinsics[rows]
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         np.savez(f, **arrays)
-    tmp.replace(path)
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    tmp.replace(path)
+    atomic_write_json(path, obj)
 
 
 def _settings(cfg: EncodeConfig, encoder: VisionTransformer, sha: str, device: torch.device) -> dict:
@@ -282,8 +277,7 @@ def encode_dataset(cfg: EncodeConfig, encoder: VisionTransformer | None = None) 
         cfg = dataclasses.replace(cfg, clips=dataclasses.replace(cfg.clips, starts="grid"))
     out = Path(cfg.output)
     (out / EPISODES_DIR).mkdir(parents=True, exist_ok=True)
-    for stale in (out / EPISODES_DIR).glob("*.tmp"):
-        stale.unlink()  # left by an interrupted run
+    remove_stale_temps(out / EPISODES_DIR)  # left by an interrupted run
 
     index = build_index(cfg.data, cfg.clips)
     index.write_report(out / "index_report.json")

@@ -10,7 +10,6 @@ is left. ``DatasetIndex.split`` cuts train/validation by episode, before any cli
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections import Counter
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from vjepa_ac.atomic import atomic_write_json
 from vjepa_ac.config import ConfigError
 from vjepa_ac.data import droid, lerobot
 from vjepa_ac.data.clips import ClipConfig, clip_indices, clip_requirement
@@ -82,7 +82,6 @@ class DatasetIndex:
     def write_report(self, path: str | Path) -> Path:
         """Write the summary, the usable streams and every skipped episode with its reason as JSON."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         report = {
             **self.summary(),
             "episodes": [
@@ -91,10 +90,7 @@ class DatasetIndex:
             ],
             "skipped_episodes": [vars(s) for s in self.skipped],
         }
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(report, indent=1))
-        tmp.replace(path)
-        return path
+        return atomic_write_json(path, report)
 
     def split(self, val_fraction: float, seed: int) -> tuple["DatasetIndex", "DatasetIndex"]:
         """(train, val) by episode id (``validation_ids``). Every camera of an episode lands on the

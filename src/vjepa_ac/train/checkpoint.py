@@ -16,7 +16,6 @@ A checkpoint is a dict (every value a tensor, number, string, list or dict, so
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from vjepa_ac.atomic import atomic_open
 
 CHECKPOINT_FORMAT = "vjepa_ac.train.checkpoint/1"
 _NAME = re.compile(r"^step_(\d{8})\.pt$")
@@ -47,35 +48,11 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """Write ``obj`` to ``path`` so that ``path`` is either the old file or the complete new one:
-    save to a temporary file in the same folder, fsync, ``os.replace``, fsync the folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    """``torch.save(obj)`` to ``path`` through ``vjepa_ac.atomic.atomic_path``: ``path`` is
+    either the old file or the complete new one (temporary file, fsync, ``os.replace``)."""
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def prune_checkpoints(folder: str | Path, keep_last: int) -> list[Path]:
