@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from vjepa_ac.config import ConfigError
+from vjepa_ac.config import ConfigError, require, require_seed
 from vjepa_ac.data.episode import Episode
 from vjepa_ac.data.poses import states_to_actions, to_camera_frame
 from vjepa_ac.data.transforms import crop_and_resize
@@ -63,24 +63,20 @@ class ClipConfig:
     decode_threads: int = 1  # FFmpeg threads per decode (keep 1 with many DataLoader workers)
 
     def __post_init__(self) -> None:
-        if self.frames_per_clip < 2:
-            raise ConfigError(
-                f"frames_per_clip must be >= 2 (one action needs two frames), got {self.frames_per_clip}"
-            )
-        if not (self.fps > 0 and math.isfinite(self.fps)):
-            raise ConfigError(f"fps must be a positive number of frames/s, got {self.fps}")
-        if self.max_time_error is not None and self.max_time_error <= 0:
-            raise ConfigError(f"max_time_error must be > 0 s or null, got {self.max_time_error}")
-        if self.max_time_error is not None and self.sampling != "timestamps":
-            raise ConfigError(
-                f"max_time_error applies to sampling=timestamps only; sampling is {self.sampling!r}"
-            )
-        if self.resolution <= 0 or self.resolution % 2:
-            raise ConfigError(f"resolution must be a positive even number of px, got {self.resolution}")
-        if self.clips_per_episode < 1:
-            raise ConfigError(f"clips_per_episode must be >= 1, got {self.clips_per_episode}")
-        if self.max_decode_ahead < 0 or self.decode_threads < 1:
-            raise ConfigError("max_decode_ahead must be >= 0 and decode_threads >= 1")
+        require(self, "frames_per_clip", self.frames_per_clip >= 2, ">= 2 (one action needs two frames)")
+        require(self, "fps", 0 < self.fps < math.inf, "a positive, finite number of frames/s")
+        if self.max_time_error is not None:
+            require(self, "max_time_error", 0 < self.max_time_error < math.inf, "> 0 s or null")
+            if self.sampling != "timestamps":
+                raise ConfigError(
+                    f"max_time_error applies to sampling=timestamps only; sampling is {self.sampling!r}",
+                    key="max_time_error",
+                )
+        require(self, "resolution", self.resolution > 0 and self.resolution % 2 == 0, "a positive even number of px")
+        require(self, "clips_per_episode", self.clips_per_episode >= 1, ">= 1")
+        require_seed(self, "seed")
+        require(self, "max_decode_ahead", self.max_decode_ahead >= 0, ">= 0")
+        require(self, "decode_threads", self.decode_threads >= 1, ">= 1")
 
 
 # ----------------------------------------------------------------------------- index math

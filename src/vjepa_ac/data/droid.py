@@ -23,7 +23,7 @@ from typing import Literal
 import h5py
 import numpy as np
 
-from vjepa_ac.config import ConfigError
+from vjepa_ac.config import ConfigError, require
 from vjepa_ac.data import droid_layout as L
 from vjepa_ac.data.episode import Episode, EpisodeError
 from vjepa_ac.data.video import VideoDecodeError, probe_video
@@ -44,10 +44,8 @@ class DroidConfig:
     max_missing_video_frames: int = 1  # frames the MP4 may lack against the rows (DROID: 1); more: bad
 
     def __post_init__(self) -> None:
-        if not self.camera_views:
-            raise ConfigError("camera_views: give at least one metadata key, e.g. left_mp4_path")
-        if self.max_missing_video_frames < 0:
-            raise ConfigError(f"max_missing_video_frames must be >= 0, got {self.max_missing_video_frames}")
+        require(self, "camera_views", len(self.camera_views) > 0, "at least one metadata key, e.g. left_mp4_path")
+        require(self, "max_missing_video_frames", self.max_missing_video_frames >= 0, ">= 0")
 
     def describe(self) -> str:
         parts = [

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from vjepa_ac.atomic import atomic_write_json
-from vjepa_ac.config import ConfigError
+from vjepa_ac.config import ConfigError, require, require_seed
 from vjepa_ac.data import droid, lerobot
 from vjepa_ac.data.clips import ClipConfig, clip_indices, clip_requirement
 from vjepa_ac.data.droid import DroidConfig
@@ -45,10 +45,9 @@ class DataConfig:
     index_workers: int = 0  # processes that read DROID episodes while indexing (0: this process)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.index_workers < 0:
-            raise ConfigError(f"index_workers must be >= 0, got {self.index_workers}")
+        require(self, "val_fraction", 0.0 <= self.val_fraction < 1.0, "in [0, 1)")
+        require_seed(self, "split_seed")
+        require(self, "index_workers", self.index_workers >= 0, ">= 0")
 
     def describe(self) -> str:
         return self.droid.describe() if self.format == "droid" else self.lerobot.describe()

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from vjepa_ac.config import require
 from vjepa_ac.models.blocks import Block, init_vit_weights
 from vjepa_ac.models.rope import grid_positions, rope_table
 
@@ -45,6 +46,10 @@ class EncoderConfig:
     activation_checkpointing: bool = False
 
     def __post_init__(self):
+        for key in ("img_size", "patch_size", "embed_dim", "depth", "num_heads", "tubelet_size"):
+            require(self, key, getattr(self, key) >= 1, ">= 1")
+        require(self, "mlp_ratio", 0 < self.mlp_ratio < 1e3, "in (0, 1000)")
+        require(self, "norm_eps", 0 < self.norm_eps < 1, "in (0, 1)")
         if self.img_size % self.patch_size:
             raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
         if self.embed_dim % self.num_heads:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from vjepa_ac.config import require
 from vjepa_ac.models.blocks import Block, init_vit_weights
 from vjepa_ac.models.rope import grid_positions, rope_table
 
@@ -55,6 +56,10 @@ class PredictorConfig:
 
     def __post_init__(self):
         self.img_size = tuple(self.img_size)
+        for key in ("patch_size", "embed_dim", "width", "depth", "num_heads", "action_dim"):
+            require(self, key, getattr(self, key) >= 1, ">= 1")
+        require(self, "mlp_ratio", 0 < self.mlp_ratio < 1e3, "in (0, 1000)")
+        require(self, "img_size", len(self.img_size) == 2 and min(self.img_size) >= 1, "(height, width) >= 1 px")
         if any(s % self.patch_size for s in self.img_size):
             raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
         if self.width % self.num_heads:
