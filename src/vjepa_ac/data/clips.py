@@ -57,8 +57,9 @@ class ClipConfig:
     camera_frame: bool = False  # express states in the camera frame (needs episodes read with extrinsics)
     clips_per_episode: int = 1  # dataset length = episodes x this; each item draws a random window
     seed: int = 0  # per-item randomness is seeded from (seed, epoch, index)
-    # "replace": log, count and draw another episode (at most 3 tries) instead of raising
-    on_decode_error: Literal["raise", "replace"] = "raise"
+    # a clip that fails to decode at read time: "replace" logs and counts it and draws another
+    # episode's clip (at most 3 tries, then raises); "raise" stops at once, naming the file
+    on_decode_error: Literal["raise", "replace"] = "replace"
     max_decode_ahead: int = 16  # videos without a keyframe index: frames decoded forward before a seek
     decode_threads: int = 1  # FFmpeg threads per decode (keep 1 with many DataLoader workers)
 
@@ -265,11 +266,13 @@ class ClipDataset(WindowedEpisodes):
         states      [T, 7] float32       xyz, euler "xyz", gripper (camera frame if cfg.camera_frame)
         actions     [T-1, 7] float32     states_to_actions(states)
         episode_id  str;  camera  str;  rows [T] int64 (episode rows);  timestamps [T] float32 (s)
+        decode_failures  int             clips that failed to decode before this one was read
         extrinsics  [T, 6] float32       only when episodes carry extrinsics
 
-    A decode failure raises ``VideoDecodeError`` naming the file, or with
-    ``on_decode_error="replace"`` is logged, counted in ``decode_failures`` and replaced by a
-    clip of another episode drawn from the same item generator (at most 3 tries).
+    A decode failure (``on_decode_error="replace"``, the default) is logged, counted in
+    ``decode_failures`` (per worker, and in the item, so the training loop can sum it over
+    workers) and replaced by a clip of another episode drawn from the same item generator (at
+    most 3 tries, then it raises). With ``"raise"`` it raises ``VideoDecodeError`` naming the file.
     """
 
     def __init__(self, episodes: Sequence[Episode], cfg: ClipConfig):
@@ -306,6 +309,7 @@ class ClipDataset(WindowedEpisodes):
                 continue
             item = self.targets(episode, rows)
             item["frames"] = crop_and_resize(raw, self.cfg.crop, self.cfg.resolution, self.cfg.antialias)
+            item["decode_failures"] = attempt
             return item
         raise AssertionError("unreachable")
 

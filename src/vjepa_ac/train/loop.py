@@ -278,6 +278,7 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
         save_config(cfg, cfg.run_dir / "config.yaml")
     run, step, last_ckpt = setup(cfg, resume_from, d, device)
     total, metrics, stopped = cfg.total_steps, {}, "finished"
+    decode_failures = 0  # clips of this process replaced after a decode error, since this (re)start
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if step == 0 and run.val_set is not None and cfg.val_every:
@@ -304,7 +305,9 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
                     _report_nonfinite(cfg.run_dir, err, d.is_main)
                     raise err from None
                 step += 1
+                decode_failures += count_decode_failures(batches)
                 metrics.update(speed_metrics(run, time.perf_counter() - t0, t_data))
+                metrics["decode_failures"] = decode_failures
                 if run.logger:
                     if step % cfg.log_every == 0 or step == total:
                         run.logger.train(step, metrics)
@@ -329,6 +332,11 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
     if dist.is_initialized():
         dist.barrier()
     return TrainResult(step, stopped, cfg.run_dir, last_ckpt, metrics)
+
+
+def count_decode_failures(micro_batches: list[dict]) -> int:
+    """Clips replaced after a decode error while loading a step's micro-batches (this process)."""
+    return sum(int(b["decode_failures"].sum()) for b in micro_batches if "decode_failures" in b)
 
 
 def batch_clips(micro_batches: list[dict]) -> list[str]:
