@@ -36,6 +36,11 @@ PREDICTOR_PRESETS: dict[str, dict] = {
 }
 
 
+# LayerNorm eps of the released predictor (the public vit_ac_predictor factory's; the public
+# VisionTransformerPredictorAC class alone defaults to nn.LayerNorm's 1e-5)
+PREDICTOR_NORM_EPS = 1e-6
+
+
 @dataclass
 class PredictorConfig:
     """AC predictor. Defaults are the paper's predictor on ViT-g features at 256 px."""
@@ -135,9 +140,9 @@ class ACPredictor(nn.Module):
             # present in released state dicts whether used or not
             self.extrinsics_encoder = nn.Linear(EXTRINSICS_DIM, cfg.width)
             self.predictor_blocks = nn.ModuleList(
-                Block(cfg.width, cfg.num_heads, cfg.mlp_ratio, qkv_bias=True, norm_eps=1e-6) for _ in range(cfg.depth)
+                Block(cfg.width, cfg.num_heads, cfg.mlp_ratio, qkv_bias=True, norm_eps=PREDICTOR_NORM_EPS) for _ in range(cfg.depth)
             )
-            self.predictor_norm = nn.LayerNorm(cfg.width, eps=1e-6)
+            self.predictor_norm = nn.LayerNorm(cfg.width, eps=PREDICTOR_NORM_EPS)
             self.predictor_proj = nn.Linear(cfg.width, cfg.embed_dim)
         if str(device) != "meta":
             init_vit_weights(self, self.predictor_blocks)

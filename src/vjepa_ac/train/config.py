@@ -94,7 +94,7 @@ class ModelConfig:
                 f"model.predictor.embed_dim ({pred.embed_dim}) must equal model.encoder.embed_dim "
                 f"({enc.embed_dim}): the predictor reads the encoder's features"
             )
-        if tuple(pred.img_size) != (enc.img_size, enc.img_size) or pred.patch_size != enc.patch_size:
+        if tuple(pred.img_size) != enc.size_hw or pred.patch_size != enc.patch_size:
             raise ConfigError(
                 f"model.predictor.img_size/patch_size ({tuple(pred.img_size)}/{pred.patch_size}) must match "
                 f"model.encoder.img_size/patch_size ({enc.img_size}/{enc.patch_size})"
