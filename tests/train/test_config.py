@@ -164,3 +164,25 @@ def test_duplicate_yaml_keys_are_errors_naming_them(tmp_path):
     path.write_text("optim:\n  peak_lr: 1.0e-4\n  peak_lr: 2.0e-4\n")
     with pytest.raises(ConfigError, match="duplicate key 'peak_lr'"):
         load_config(TrainConfig, path)
+
+
+def test_paper_and_released_configs_state_their_switches():
+    """docs/faithfulness.md: the 16-frame config has the paper's 4 s filter; the 8-frame "as
+    released" config says the public code never clips and names the pre-PR #25 objective."""
+    paper = load_config(TrainConfig, ROOT / "configs" / "droid_vitg_16f.yaml")
+    released_path = ROOT / "configs" / "droid_vitg_8f.yaml"
+    released = load_config(TrainConfig, released_path)
+    assert paper.data.dataset.min_episode_seconds == 4.0 and released.data.dataset.min_episode_seconds == 0
+    text = released_path.read_text()
+    assert "never clips" in text and "pre_pr25" in text and "on_nonfinite_grad" in text
+    assert released.optim.grad_clip == 1.01 and released.rollout_objective == "fixed"
+    docs = (ROOT / "docs" / "faithfulness.md").read_text()
+    for switch in ("optim.grad_clip", "data.dataset.val_fraction", "data.dataset.min_episode_seconds",
+                   "rollout_objective", "optim.on_nonfinite_grad", "data.clips.crop"):
+        assert switch in docs, switch
+
+
+def test_rollout_objective_needs_three_frames():
+    with pytest.raises(ConfigError, match="rollout_objective"):
+        load_config(TrainConfig, None, ["rollout_objective=pre_pr25", "data.clips.frames_per_clip=2",
+                                        "rollout_steps=1"])

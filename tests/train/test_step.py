@@ -139,3 +139,20 @@ def test_nonfinite_tensors_checks_weights_and_moments(tiny):
     with torch.no_grad():
         first.view(-1)[0] = float("nan")
     assert nonfinite_tensors(opt) == ["param[0.0]", "state[0.0].exp_avg_sq"]
+
+
+def test_nonfinite_gradient_stops_or_is_skipped_like_the_public_loss_scaler(tiny):
+    cfg = tiny()
+    enc, pred, opt, items = _setup(cfg)
+    batch = default_collate(items)
+    hook = next(pred.parameters()).register_hook(lambda g: torch.full_like(g, float("inf")))
+    with pytest.raises(NonFiniteLossError, match="non-finite gradient norm at step 0"):
+        _step(cfg, pred, opt, enc, [batch])
+    before = [p.detach().clone() for p in pred.parameters()]
+    skip = tiny("optim.on_nonfinite_grad=skip")
+    m = _step(skip, pred, opt, enc, [batch], step=1)
+    assert m["skipped"] == 1.0 and m["grad_norm"] == float("inf")
+    for a, b in zip(before, pred.parameters()):
+        assert torch.equal(a, b)  # no update
+    hook.remove()
+    assert _step(skip, pred, opt, enc, [batch], step=2)["skipped"] == 0.0

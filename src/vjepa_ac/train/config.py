@@ -34,9 +34,13 @@ class OptimConfig:
     weight_decay: float = 0.04  # constant; matrices (ndim >= 2) only, never biases or norms
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
-    grad_clip: float = (
-        1.01  # max global L2 norm of the gradients; 0 disables clipping (the norm is still logged)
-    )
+    # max global L2 norm of the gradients; 0 disables clipping (the norm is still logged). 1.01 is
+    # the paper's; the public training code never clips (docs/faithfulness.md)
+    grad_clip: float = 1.01
+    # a NaN/Inf gradient norm with a finite loss: "stop" the run (naming the last good
+    # checkpoint), or "skip" the update and go on, as the public code's GradScaler does.
+    # A non-finite loss always stops (the public code asserts on it too)
+    on_nonfinite_grad: Literal["stop", "skip"] = "stop"
 
     def __post_init__(self) -> None:
         for key in ("warmup", "constant", "anneal"):
@@ -152,6 +156,9 @@ class TrainConfig:
     batch_size: int = 256  # clips per optimizer step, all processes and micro-steps together (paper: 256)
     micro_batch_size: int = 8  # clips per process per forward/backward (released: 8 per GPU)
     rollout_steps: int = 2  # predicted frames in the rollout loss (paper: 2)
+    # "fixed": the rollout starts from [h_1, pred_2] (public code since PR #25); "pre_pr25": from
+    # [h_1, pred_3] as the public code did before it (the released checkpoint's likely objective)
+    rollout_objective: Literal["fixed", "pre_pr25"] = "fixed"
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda:LOCAL_RANK when available
     amp: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bfloat16 autocast on CUDA, fp32 on CPU
     compile: bool = False  # torch.compile the predictor
@@ -181,6 +188,11 @@ class TrainConfig:
                 f"({self.model.encoder.img_size}): frames go to the encoder at that size"
             )
         t = self.data.frames_per_clip
+        if self.rollout_objective == "pre_pr25" and t < 3:
+            raise ConfigError(
+                f"rollout_objective=pre_pr25 needs data.clips.frames_per_clip >= 3 (it starts from pred_3), got {t}",
+                key="rollout_objective",
+            )
         if not 1 <= self.rollout_steps <= t - 1:
             raise ConfigError(
                 f"rollout_steps ({self.rollout_steps}) must be in [1, frames_per_clip - 1 = {t - 1}] "

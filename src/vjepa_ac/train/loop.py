@@ -199,7 +199,7 @@ def setup(
             position.epoch,
             position.samples_in_epoch,
         )
-    model = WorldModelObjective(predictor, cfg.rollout_steps)
+    model = WorldModelObjective(predictor, cfg.rollout_steps, cfg.rollout_objective == "pre_pr25")
     if d.world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
@@ -305,6 +305,8 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
                     _report_nonfinite(cfg.run_dir, err, d.is_main)
                     raise err from None
                 step += 1
+                if metrics.get("skipped"):
+                    log.warning("step %d: non-finite gradient norm, update skipped (optim.on_nonfinite_grad=skip)", step)
                 decode_failures += count_decode_failures(batches)
                 metrics.update(speed_metrics(run, time.perf_counter() - t0, t_data))
                 metrics["decode_failures"] = decode_failures

@@ -150,14 +150,21 @@ class WorldModelObjective(nn.Module):
     micro-step keeps gradient synchronisation (and ``no_sync`` during accumulation) standard.
     """
 
-    def __init__(self, predictor: nn.Module, rollout_steps: int):
+    def __init__(self, predictor: nn.Module, rollout_steps: int, legacy_rollout: bool = False):
         super().__init__()
         self.predictor = predictor
         self.rollout_steps = rollout_steps
+        self.legacy_rollout = legacy_rollout  # TrainConfig.rollout_objective == "pre_pr25"
 
     def forward(self, h_raw: Tensor, actions: Tensor, states: Tensor, extrinsics: Tensor | None = None):
         return world_model_losses(
-            self.predictor, h_raw, actions, states, extrinsics, rollout_steps=self.rollout_steps
+            self.predictor,
+            h_raw,
+            actions,
+            states,
+            extrinsics,
+            rollout_steps=self.rollout_steps,
+            legacy_rollout=self.legacy_rollout,
         )
 
 
@@ -189,8 +196,12 @@ def train_step(
     ``NonFiniteLossError`` (before any parameter changes) when the loss or the gradient norm is
     NaN/Inf, and (``what="update"``) when a weight or an AdamW moment is NaN/Inf after the update.
 
+    With ``optim.on_nonfinite_grad="skip"`` a NaN/Inf gradient norm (finite loss) skips the
+    update instead, as the public code's loss scaler does, and the step reports ``skipped=1``.
+
     Returns detached metrics: ``loss``, ``loss_tf``, ``loss_rollout`` (means over the global
-    batch), ``lr``, ``grad_norm`` (before clipping), ``clipped`` (1.0 when clipped).
+    batch), ``lr``, ``grad_norm`` (before clipping), ``clipped`` (1.0 when clipped),
+    ``skipped`` (1.0 when the update was skipped).
     """
     lr = wsd_lr(step, **optim.schedule())
     set_lr(optimizer, lr)
@@ -216,10 +227,12 @@ def train_step(
     grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
     if not math.isfinite(grad_norm):
         optimizer.zero_grad(set_to_none=True)
+        if optim.on_nonfinite_grad == "skip":  # like the public GradScaler: no update, go on
+            return {**terms, "grad_norm": grad_norm, "clipped": 0.0, "skipped": 1.0}
         raise NonFiniteLossError(step, {**terms, "grad_norm": grad_norm}, what="gradient norm")
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     bad = nonfinite_tensors(optimizer)
     if bad:  # the update itself (lr, weight decay, eps) made weights or moments non-finite
         raise NonFiniteLossError(step, {**terms, "grad_norm": grad_norm}, what="update", bad_tensors=bad)
-    return {**terms, "grad_norm": grad_norm, "clipped": float(grad_norm > max_norm)}
+    return {**terms, "grad_norm": grad_norm, "clipped": float(grad_norm > max_norm), "skipped": 0.0}
