@@ -40,7 +40,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vjepa_ac.atomic import atomic_open, atomic_write_json, remove_stale_temps
-from vjepa_ac.config import ConfigError
+from vjepa_ac.config import ConfigError, require, require_seed
 from vjepa_ac.data.clips import ClipConfig, WindowedEpisodes, epoch_and_index, frame_grid, grid_windows, item_rng
 from vjepa_ac.data.episode import Episode
 from vjepa_ac.data.index import DataConfig, build_index, validation_ids
@@ -101,8 +101,9 @@ class EncodeConfig:
             raise ConfigError(
                 f"encoder_preset {self.encoder_preset!r} is not one of {sorted(ENCODER_PRESETS)}"
             )
-        if self.batch_frames < 1 or self.num_workers < 0:
-            raise ConfigError("batch_frames must be >= 1 and num_workers >= 0")
+        require(self, "batch_frames", self.batch_frames >= 1, ">= 1")
+        require(self, "num_workers", self.num_workers >= 0, ">= 0")
+        require_seed(self, "seed")
 
 
 # ----------------------------------------------------------------------------- encoder
