@@ -114,9 +114,13 @@ def _read_metadata(folder: Path) -> dict:
         with open(found[0]) as f:
             meta = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
-        raise EpisodeError(str(folder), f"unreadable metadata {found[0].name} ({e})", EpisodeFault.UNREADABLE_METADATA) from e
+        raise EpisodeError(
+            str(folder), f"unreadable metadata {found[0].name} ({e})", EpisodeFault.UNREADABLE_METADATA
+        ) from e
     if not isinstance(meta, dict):
-        raise EpisodeError(str(folder), f"metadata {found[0].name} is not a JSON object", EpisodeFault.UNREADABLE_METADATA)
+        raise EpisodeError(
+            str(folder), f"metadata {found[0].name} is not a JSON object", EpisodeFault.UNREADABLE_METADATA
+        )
     return meta
 
 

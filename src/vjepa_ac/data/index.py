@@ -5,7 +5,8 @@ and probes its video (opens, counts the frames the file can deliver) without dec
 episodes that cannot give a clip (bad or truncated files, missing keys, NaN or implausible
 states, a video shorter than its states, shorter than ``min_episode_seconds`` or than a clip),
 logs one summary naming them, and raises ``NoUsableEpisodesError`` at once when nothing is
-left. Each skipped episode carries a reason code (``EpisodeFault``) and a reason in words. ``DatasetIndex.split`` cuts train/validation by episode, before any clip exists.
+left. Each skipped episode carries a reason code (``EpisodeFault``) and a reason in words.
+``DatasetIndex.split`` cuts train/validation by episode, before any clip exists.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from vjepa_ac.atomic import atomic_write_json
-from vjepa_ac.config import ConfigError, require, require_seed
+from vjepa_ac.config import require, require_seed
 from vjepa_ac.data import droid, lerobot
 from vjepa_ac.data.clips import ClipConfig, clip_indices, clip_requirement
 from vjepa_ac.data.droid import DroidConfig
@@ -82,7 +83,8 @@ class StateBounds:
             r = int(np.argmax(bad))
             return (
                 f"implausible gripper {float(g[r]):.4g} at row {r} ({int(bad.sum())} rows outside "
-                f"[{self.gripper_min}, {self.gripper_max}]; expected 0 open .. 1 closed; data.plausible bounds)"
+                f"[{self.gripper_min}, {self.gripper_max}]; expected 0 open .. 1 closed; "
+                "data.plausible bounds)"
             )
         return None
 
