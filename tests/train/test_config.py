@@ -186,3 +186,12 @@ def test_rollout_objective_needs_three_frames():
     with pytest.raises(ConfigError, match="rollout_objective"):
         load_config(TrainConfig, None, ["rollout_objective=pre_pr25", "data.clips.frames_per_clip=2",
                                         "rollout_steps=1"])
+
+
+INT_KEYS = [k for k, t in _numeric_fields(TrainConfig) if t is int]
+
+
+@pytest.mark.parametrize("key", INT_KEYS)
+def test_every_integer_field_refuses_negative_values_naming_the_key(key):
+    with pytest.raises(ConfigError, match=rf"(^|[ :]){key}( must be|: | \(-1\) must be)"):
+        load_config(TrainConfig, None, [f"{key}=-1"])
