@@ -18,7 +18,7 @@ import numpy as np
 from vjepa_ac.data.video import decode_frames
 
 
-class EpisodeFault(enum.StrEnum):
+class EpisodeFault(str, enum.Enum):
     """Why an episode stream is skipped: the reason code every ``EpisodeError`` carries.
 
     Skip reports count episodes by these codes; the message beside them names the file,
@@ -40,7 +40,10 @@ class EpisodeFault(enum.StrEnum):
     NONFINITE = "nonfinite"  # NaN/inf in states or extrinsics
     IMPLAUSIBLE_STATE = "implausible_state"  # finite but outside DataConfig.plausible (e.g. x = 1e30 m)
     TIMESTAMPS = "timestamps"  # timestamps not increasing
-    TOO_SHORT = "too_short"  # no clip fits (frames, or ClipConfig.min_episode_seconds)
+    TOO_SHORT = "too_short"  # no clip fits, or shorter than DataConfig.min_episode_seconds
+
+    def __str__(self) -> str:  # the code itself (enum.StrEnum needs Python 3.11; we support 3.10)
+        return self.value
 
 
 class EpisodeError(ValueError):
