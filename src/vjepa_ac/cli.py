@@ -77,6 +77,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except NonFiniteLossError as e:
         print(f"vjepa-ac train: {e}", file=sys.stderr)
         return 1
+    except FileExistsError as e:  # the run folder holds checkpoints, or another trainer holds its lock
+        print(f"vjepa-ac train: refused (FileExistsError): {e}", file=sys.stderr)
+        return 1
     print(f"{result.stopped} at step {result.step}; run folder {result.run_dir}")
     return 0
 

@@ -10,6 +10,7 @@ from the merged dict.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -17,11 +18,40 @@ from typing import Any, Literal, Mapping, TypeVar, Union
 
 import yaml
 
+from vjepa_ac.atomic import atomic_write_text
+
 T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A config value or key is invalid; the message names the dotted path."""
+    """A config value or key is invalid; the message names the dotted path.
+
+    Raised inside a dataclass's ``__post_init__`` with ``key="field"`` (``require`` does), the
+    message is qualified with the dataclass's dotted path when the tree is loaded
+    (``optim.peak_lr: must be ...``).
+    """
+
+    def __init__(self, message: str, *, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+def require(cfg: Any, key: str, ok: bool, must: str) -> None:
+    """Raise ``ConfigError`` naming field ``key`` of ``cfg`` unless ``ok``.
+
+    Write ``ok`` as the positive condition (``x > 0``, ``0 <= x < 1``): NaN fails every
+    comparison, so it is refused too. ``must`` completes "key must be ...".
+    """
+    if not ok:
+        raise ConfigError(f"{key} must be {must}, got {getattr(cfg, key, '?')!r}", key=key)
+
+
+SEED_MAX = 2**32 - 1  # numpy's seed range is [0, 2**32 - 1]
+
+
+def require_seed(cfg: Any, key: str) -> None:
+    value = getattr(cfg, key)
+    require(cfg, key, 0 <= value <= SEED_MAX, "an integer in [0, 2**32 - 1] (numpy's seed range)")
 
 
 def _coerce(value: Any, tp: Any, path: str) -> Any:
@@ -32,9 +62,10 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        for arg in args:
-            if arg is type(None):
-                continue
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:  # Optional[X]: X's own message ("expected a finite number")
+            return _coerce(value, options[0], path)
+        for arg in options:
             try:
                 return _coerce(value, arg, path)
             except ConfigError:
@@ -79,15 +110,20 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
             return int(value)
         raise ConfigError(f"{path}: expected an integer, got {value!r}")
     if tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             # YAML 1.1 reads "1e-3" / "3e-4" (no dot) as strings
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{path}: expected a number, got {value!r}")
+        if number is None:
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        if not math.isfinite(number):
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -114,8 +150,11 @@ def from_dict(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:
     kwargs = {k: _coerce(v, hints[k], f"{path}.{k}" if path else k) for k, v in data.items()}
     try:
         return cls(**kwargs)
-    except ConfigError:
-        raise
+    except ConfigError as e:
+        if e.key is None:
+            raise
+        # a field check of this dataclass: name it by its full dotted path
+        raise ConfigError(f"{path}.{e}" if path else str(e)) from e
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{path or cls.__name__}: {e}") from e
 
@@ -173,12 +212,36 @@ def parse_overrides(overrides: list[str]) -> dict:
     return tree
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping holding the same key twice (PyYAML keeps the
+    last one silently, so a second ``optim:`` block would replace the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # let PyYAML report unhashable keys
+            if key in seen:
+                raise ConfigError(
+                    f"duplicate key {key!r} (lines {seen[key] + 1} and {key_node.start_mark.line + 1})"
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path) -> dict:
+    """A YAML config file as a dict; a duplicate key (at any depth) is an error naming it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     with open(path) as f:
-        data = yaml.safe_load(f) or {}
+        try:
+            data = yaml.load(f, Loader=_UniqueKeyLoader) or {}
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     return data
@@ -206,9 +269,4 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
 
 def save_config(cfg: Any, path: str | Path) -> None:
     """Write the resolved config as YAML (atomically, so a crash never leaves half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as f:
-        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
-    tmp.replace(path)
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

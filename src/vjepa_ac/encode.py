@@ -21,7 +21,8 @@ from typing import Literal, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from vjepa_ac.config import ConfigError
+from vjepa_ac.atomic import remove_stale_temps
+from vjepa_ac.config import ConfigError, require, require_seed
 from vjepa_ac.data.clips import ClipConfig, frame_grid
 from vjepa_ac.data.episode import Episode
 from vjepa_ac.data.features import (
@@ -73,8 +74,9 @@ class EncodeConfig:
             raise ConfigError(
                 f"encoder_preset {self.encoder_preset!r} is not one of {sorted(ENCODER_PRESETS)}"
             )
-        if self.batch_frames < 1 or self.num_workers < 0:
-            raise ConfigError("batch_frames must be >= 1 and num_workers >= 0")
+        require(self, "batch_frames", self.batch_frames >= 1, ">= 1")
+        require(self, "num_workers", self.num_workers >= 0, ">= 0")
+        require_seed(self, "seed")
 
 
 # ----------------------------------------------------------------------------- encoder
@@ -195,8 +197,7 @@ def encode_dataset(cfg: EncodeConfig, encoder: VisionTransformer | None = None) 
         cfg = dataclasses.replace(cfg, clips=dataclasses.replace(cfg.clips, starts="grid"))
     out = Path(cfg.output)
     (out / EPISODES_DIR).mkdir(parents=True, exist_ok=True)
-    for stale in (out / EPISODES_DIR).glob("*.tmp"):
-        stale.unlink()  # left by an interrupted run
+    remove_stale_temps(out / EPISODES_DIR)  # left by an interrupted run
 
     index = build_index(cfg.data, cfg.clips)
     index.write_report(out / "index_report.json")

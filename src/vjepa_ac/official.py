@@ -24,8 +24,9 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
+from vjepa_ac.atomic import atomic_path
 from vjepa_ac.models.encoder import ENCODER_PRESETS, EncoderConfig, VisionTransformer
-from vjepa_ac.models.predictor import ACPredictor, PredictorConfig
+from vjepa_ac.models.predictor import PREDICTOR_NORM_EPS, ACPredictor, PredictorConfig
 
 RELEASE_BASE_URL = "https://dl.fbaipublicfiles.com/vjepa2"
 STRIP_PREFIXES = ("module.", "backbone.")
@@ -159,10 +160,13 @@ def predictor_config(**kwargs) -> PredictorConfig:
     a = _pop_kwargs(
         kwargs,
         dict(img_size=(224, 224), patch_size=16, embed_dim=768, predictor_embed_dim=1024, depth=24, num_heads=16,
-             mlp_ratio=4.0, use_extrinsics=False, action_embed_dim=7, use_rope=True, is_frame_causal=True),
+             mlp_ratio=4.0, use_extrinsics=False, action_embed_dim=7, use_rope=True, is_frame_causal=True,
+             norm_eps=PREDICTOR_NORM_EPS),
         _PREDICTOR_NEUTRAL,
         "load_predictor",
     )
+    if float(a["norm_eps"]) != PREDICTOR_NORM_EPS:
+        raise ValueError(f"load_predictor: norm_eps={a['norm_eps']} is not supported (only {PREDICTOR_NORM_EPS})")
     if not a["use_rope"]:
         raise ValueError("load_predictor: use_rope=False predictors are not supported (V-JEPA 2-AC uses RoPE)")
     return PredictorConfig(
@@ -199,11 +203,9 @@ def encoder_config(**kwargs) -> EncoderConfig:
     )
     if not a["use_rope"]:
         raise ValueError("load_encoder: use_rope=False encoders are not supported (V-JEPA 2 uses RoPE)")
-    h, w = _square(a["img_size"])
-    if h != w:
-        raise ValueError(f"load_encoder: non-square img_size {a['img_size']} is not supported")
+    h, w = _square(a["img_size"])  # (H, W), like the public VisionTransformer
     return EncoderConfig(
-        img_size=h, patch_size=a["patch_size"], tubelet_size=a["tubelet_size"], embed_dim=a["embed_dim"],
+        img_size=(h, w), patch_size=a["patch_size"], tubelet_size=a["tubelet_size"], embed_dim=a["embed_dim"],
         depth=a["depth"], num_heads=a["num_heads"], mlp_ratio=float(a["mlp_ratio"]), qkv_bias=bool(a["qkv_bias"]),
         norm_eps=float(a["norm_eps"]),
     )
@@ -223,13 +225,29 @@ def export_predictor(predictor: ACPredictor) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in predictor.state_dict().items()}
 
 
+# The public predictor builds its block-causal mask once, for num_frames // tubelet_size steps
+# (app/vjepa_droid: max_num_frames=512, tubelet_size=2 -> contexts of up to 256 frames).
+PUBLIC_PREDICTOR_NUM_FRAMES = 512
+PUBLIC_PREDICTOR_TUBELET = 2
+
+
 def released_predictor_kwargs(cfg: PredictorConfig) -> dict[str, Any]:
-    """The public constructor arguments that rebuild ``cfg`` (stored next to exports)."""
+    """The public ``VisionTransformerPredictorAC`` constructor arguments that rebuild ``cfg``
+    (stored next to exports), JSON-serialisable.
+
+    Includes ``num_frames``/``tubelet_size`` (the public mask covers ``num_frames //
+    tubelet_size`` = 256 steps, as the public training code builds it). The LayerNorm eps cannot
+    travel as a constructor argument (the public class takes a ``norm_layer`` callable and
+    defaults to ``nn.LayerNorm``, eps 1e-5), so ``norm_eps`` is stored for the caller to pass
+    as ``norm_layer=partial(nn.LayerNorm, eps=norm_eps)`` (the public class ignores the key
+    itself; docs/train.md shows the call).
+    """
     return dict(
         img_size=list(cfg.img_size), patch_size=cfg.patch_size, embed_dim=cfg.embed_dim,
         predictor_embed_dim=cfg.width, depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio,
         use_extrinsics=cfg.use_extrinsics, action_embed_dim=cfg.action_dim, use_rope=True,
-        is_frame_causal=cfg.block_causal,
+        is_frame_causal=cfg.block_causal, num_frames=PUBLIC_PREDICTOR_NUM_FRAMES,
+        tubelet_size=PUBLIC_PREDICTOR_TUBELET, qkv_bias=True, norm_eps=PREDICTOR_NORM_EPS,
     )
 
 
@@ -306,7 +324,8 @@ def load_released_encoder(name_or_path: str | Path, key: str | None = None,
 
 def encoder_kwargs(cfg: EncoderConfig) -> dict[str, Any]:
     """The public constructor arguments that rebuild ``cfg``."""
-    return dict(img_size=cfg.img_size, patch_size=cfg.patch_size, tubelet_size=cfg.tubelet_size,
+    img_size = cfg.img_size if isinstance(cfg.img_size, int) else list(cfg.img_size)
+    return dict(img_size=img_size, patch_size=cfg.patch_size, tubelet_size=cfg.tubelet_size,
                 embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio,
                 qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps)
 
@@ -315,11 +334,9 @@ def save_encoder(encoder: VisionTransformer, path: str | Path) -> Path:
     """Write ``encoder`` in the released layout (``target_encoder``) plus its constructor
     arguments, atomically, so ``load_released_encoder(path)`` rebuilds it without other input."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-    torch.save({"target_encoder": state, ENCODER_KWARGS_KEY: encoder_kwargs(encoder.cfg)}, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save({"target_encoder": state, ENCODER_KWARGS_KEY: encoder_kwargs(encoder.cfg)}, tmp)
     return path
 
 

@@ -25,6 +25,7 @@ from typing import Literal
 
 import torch
 
+from vjepa_ac.atomic import atomic_write_json
 from vjepa_ac.config import ConfigError, save_config, to_dict
 from vjepa_ac.data.clips import ClipConfig
 from vjepa_ac.data.droid import DroidConfig
@@ -274,9 +275,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         out["seconds"] = round(time.perf_counter() - t0, 1)
         summary["stages"][name] = out
         log.info("stage %s done in %.0f s: %s", name, out["seconds"], json.dumps(out))
-    tmp = work / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(work / "summary.json")
+    atomic_write_json(work / "summary.json", summary)
     return summary
 
 

@@ -167,9 +167,11 @@ def test_decode_errors_raise_or_are_replaced(index, tmp_path):
     from vjepa_ac.data.video import VideoDecodeError
 
     with pytest.raises(VideoDecodeError, match="bad.mp4"):
+        ClipDataset([broken], ClipConfig(frames_per_clip=4, resolution=32, on_decode_error="raise"))[0]
+    with pytest.raises(VideoDecodeError, match="bad.mp4"):  # replace: 3 tries, then it raises
         ClipDataset([broken], ClipConfig(frames_per_clip=4, resolution=32))[0]
-    ds = ClipDataset(
-        [broken, *index.episodes[1:]], ClipConfig(frames_per_clip=4, resolution=32, on_decode_error="replace")
-    )
+    assert ClipConfig().on_decode_error == "replace"  # the default: a bad clip does not stop a run
+    ds = ClipDataset([broken, *index.episodes[1:]], ClipConfig(frames_per_clip=4, resolution=32))
     item = ds[0]
     assert item["frames"].shape == (4, 3, 32, 32) and len(ds.decode_failures) >= 1
+    assert item["decode_failures"] == len(ds.decode_failures)  # counted in the item for the loop

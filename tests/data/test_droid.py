@@ -75,18 +75,38 @@ def test_faults_are_skipped_counted_and_named(droid_faulty_root, tmp_path, caplo
         assert skipped.source in caplog.text
     report = json.loads(index.write_report(tmp_path / "index.json").read_text())
     assert len(report["skipped_episodes"]) == len(DROID_FAULTS) and report["usable"] == 2
+    # each fault is counted by its reason code (EpisodeFault), never by matching message text
+    expected = {
+        "truncated_mp4": "unreadable_video",
+        "missing_mp4": "missing_video",
+        "missing_recordings": "no_recordings",
+        "missing_key": "missing_key",
+        "corrupt_h5": "unreadable_data",
+        "no_metadata": "no_metadata",
+        "nan_states": "nonfinite",
+        "short_video": "short_video",
+    }
+    assert set(expected) == set(DROID_FAULTS)
+    assert summary["skip_reasons"] == {code: 1 for code in expected.values()}
+    assert {s["code"] for s in report["skipped_episodes"]} == set(expected.values())
     reasons = " | ".join(s.reason for s in index.skipped)
-    for words in (
-        "unreadable video",
-        "missing video",
-        "no recordings/",
-        "lacks key",
-        "unreadable trajectory.h5",
-        "no metadata",
-        "NaN",
-        "frames for 40 rows",
-    ):
-        assert words in reasons
+    assert "frames for 40 rows" in reasons and "lacks key" in reasons  # the words name the detail
+
+
+def test_truncated_mp4_with_its_index_in_front_is_skipped(tmp_path):
+    """A download cut short keeps a "faststart" MP4's index, which still lists every frame:
+    indexing counts the frames the file holds, not the header's claim."""
+    from tests.data.test_video import truncate_faststart
+
+    good = make_droid_episode(tmp_path, length=40, seed=0)
+    bad = make_droid_episode(tmp_path, length=40, seed=1)
+    meta = json.loads(next(bad.glob(L.METADATA_GLOB)).read_text())
+    truncate_faststart(bad / L.MP4_DIR / meta["left_mp4_path"].split(L.MP4_DIR + "/")[-1], keep=0.6)
+    index = build_index(DataConfig(droid=DroidConfig(root=tmp_path)), ClipConfig(frames_per_clip=4, fps=4.0))
+    assert [e.source for e in index.episodes] == [str(good)]
+    (skipped,) = index.skipped
+    assert skipped.source == str(bad) and skipped.code == "unreadable_video"
+    assert "truncated video" in skipped.reason and "header claims 39 frames" in skipped.reason
 
 
 def test_too_short_episodes_are_skipped_and_nothing_usable_fails_at_once(droid_root):

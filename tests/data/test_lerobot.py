@@ -34,7 +34,7 @@ def test_reads_states_timestamps_and_the_right_frames(lerobot_root):
 
 
 def test_config_errors_name_the_field(lerobot_root):
-    with pytest.raises(ConfigError, match="state_key.*shape"):
+    with pytest.raises(ConfigError, match=r"state_key.*give 8 values, expected \[7\]"):
         read_dataset(LeRobotConfig(root=lerobot_root))  # observation.state is 8-D: pick 7 entries
     with pytest.raises(ConfigError, match="camera_key.*observation.images.front"):
         read_dataset(LeRobotConfig(root=lerobot_root, camera_key="wrist", state_key="observation.ee_pose"))
@@ -66,3 +66,63 @@ def test_a_bad_episode_is_skipped(lerobot_root, tmp_path):
         ClipConfig(frames_per_clip=4),
     )
     assert index.summary()["usable"] == 2 and "episode_000002" in index.skipped[0].source
+
+
+POSE, GRIP = "observation.state.cartesian_position", "observation.state.gripper_position"
+
+
+def test_state_assembled_from_several_features_scalar_included(lerobot_root, tmp_path):
+    """The DROID port's layout: pose [6] + gripper (a scalar column) -> the 7-D state."""
+    from vjepa_ac.config import load_config
+    from vjepa_ac.data.features import EncodeConfig
+
+    whole, _ = read_dataset(LeRobotConfig(root=lerobot_root, state_key="observation.ee_pose"))
+    split, bad = read_dataset(LeRobotConfig(root=lerobot_root, state_key=(POSE, GRIP)))
+    assert not bad and len(split) == 3
+    for a, b in zip(whole, split):
+        np.testing.assert_array_equal(a.states, b.states)
+    # the documented YAML form (docs/data.md), through the config loader
+    path = tmp_path / "c.yaml"
+    path.write_text(f"data:\n  format: lerobot\n  lerobot:\n    root: {lerobot_root}\n    state_key: [{POSE}, {GRIP}]\n")
+    cfg = load_config(EncodeConfig, path)
+    assert cfg.data.lerobot.state_keys == (POSE, GRIP)
+    assert len(build_index(cfg.data, ClipConfig(frames_per_clip=4, fps=4.0)).episodes) == 3
+    # state_indices pick from the concatenation: [gripper, pose] reordered back
+    picked, _ = read_dataset(LeRobotConfig(root=lerobot_root, state_key=(GRIP, POSE), state_indices=(1, 2, 3, 4, 5, 6, 0)))
+    np.testing.assert_array_equal(picked[0].states, whole[0].states)
+
+
+def test_a_scalar_feature_never_surfaces_as_a_pyarrow_error(lerobot_root):
+    with pytest.raises(ConfigError, match=r"lerobot.state_key: .*gripper_position.*give 1 values, expected \[7\]"):
+        read_dataset(LeRobotConfig(root=lerobot_root, state_key=GRIP))
+    with pytest.raises(ConfigError, match=r"lerobot.state_indices: .* outside the 1 values"):
+        read_dataset(LeRobotConfig(root=lerobot_root, state_key=GRIP, state_indices=(0, 1, 2, 3, 4, 5, 6)))
+    with pytest.raises(ConfigError, match="state_key.*'observation.nope' is not a feature"):
+        read_dataset(LeRobotConfig(root=lerobot_root, state_key=(POSE, "observation.nope")))
+
+
+def test_a_short_video_slice_is_skipped_never_padded_with_the_next_episode(tmp_path):
+    from vjepa_ac.data.episode import EpisodeFault
+    from vjepa_ac.data.synthetic import make_lerobot_dataset
+
+    root = make_lerobot_dataset(tmp_path / "lost", 3, length=30, fps=10, lost_frames={0: 6})
+    cfg = LeRobotConfig(root=root, state_key="observation.ee_pose")
+    episodes, bad = read_dataset(cfg)
+    assert [e.episode_id[-1] for e in episodes] == ["1", "2"]
+    assert len(bad) == 1 and bad[0].code == EpisodeFault.SHORT_VIDEO
+    assert "24 frames in its slice [0.000, 2.400)" in bad[0].reason and "30 rows" in bad[0].reason
+    # episode 1 starts right after episode 0's 24 frames, and shows its own frames
+    ep1 = episodes[0]
+    assert ep1.frame_offset == 24
+    ref = render_frames(synthetic_states(30, np.random.default_rng(1)), (64, 96), seed=1)
+    got = ep1.read_frames([0])[0]
+    assert int(np.argmin([np.abs(got.astype(int) - ref[r]).mean() for r in range(30)])) == 0
+    # allowed to lack 6 frames: episode 0 is cut to its slice, its rows show only its own frames
+    cut, bad = read_dataset(LeRobotConfig(root=root, state_key="observation.ee_pose", max_missing_video_frames=6))
+    assert not bad and cut[0].n_frames == 24
+    own = render_frames(synthetic_states(30, np.random.default_rng(0)), (64, 96), seed=0)
+    last = cut[0].read_frames([23])[0]
+    assert int(np.argmin([np.abs(last.astype(int) - own[r]).mean() for r in range(30)])) == 23
+    # the index names it with its reason code
+    index = build_index(DataConfig(format="lerobot", lerobot=cfg), ClipConfig(frames_per_clip=4, fps=4.0))
+    assert index.summary()["skip_reasons"] == {"short_video": 1}

@@ -51,3 +51,36 @@ def test_errors_name_the_file(video, tmp_path):
         probe_video(bad)
     with pytest.raises(VideoDecodeError, match="bad.mp4"):
         decode_frames(bad, [0])
+
+
+def truncate_faststart(path, keep: float) -> None:
+    """Re-encode the MP4 at ``path`` with its index at the front (``movflags faststart``),
+    then keep only the first ``keep`` share of its bytes (a transfer that stopped)."""
+    with av.open(str(path)) as c:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+        rate = c.streams.video[0].average_rate
+    with av.open(str(path), "w", format="mp4", options={"movflags": "faststart"}) as c:
+        s = c.add_stream("libx264", rate=rate)
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        s.options = {"crf": "23", "preset": "veryfast", "g": "16"}
+        for fr in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(fr, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def test_probe_counts_the_frames_a_truncated_file_holds(tmp_path):
+    states = synthetic_states(40, np.random.default_rng(0))
+    path = tmp_path / "v.mp4"
+    write_mp4(path, render_frames(states, (64, 96), seed=0), fps=15)
+    truncate_faststart(path, keep=1.0)
+    whole = probe_video(path)
+    assert whole.n_frames == whole.header_frames == 40 and not whole.truncated
+    truncate_faststart(path, keep=0.5)
+    cut = probe_video(path)
+    assert cut.header_frames == 40 and cut.truncated and 0 < cut.n_frames < 30
+    # every frame the probe counts decodes
+    assert decode_frames(path, [cut.n_frames - 1]).shape == (1, 64, 96, 3)

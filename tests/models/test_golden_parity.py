@@ -37,3 +37,16 @@ def test_encoder_matches_golden(golden):
         per_frame = encode_per_frame(model, g["clip"])
     torch.testing.assert_close(out, g["out"], atol=TOL, rtol=0)
     torch.testing.assert_close(per_frame, g["per_frame_out"], atol=TOL, rtol=0)
+
+
+def test_nonsquare_encoder_matches_golden(golden):
+    """img_size (H, W) like the public VisionTransformer: a 48 x 80 input (3 x 5 patches)."""
+    g = golden("encoder_nonsquare")
+    assert g["config"]["img_size"] == [48, 80]
+    model = load_encoder(_sd(g), **g["config"])
+    assert model.cfg.img_size == (48, 80) and model.cfg.tokens_per_frame == 15
+    with torch.no_grad():
+        out = model(g["clip"])
+        per_frame = encode_per_frame(model, g["clip"])
+    torch.testing.assert_close(out, g["out"], atol=TOL, rtol=0)
+    torch.testing.assert_close(per_frame, g["per_frame_out"], atol=TOL, rtol=0)

@@ -147,3 +147,76 @@ def test_saved_encoder_files_describe_their_architecture(tmp_path):
     with pytest.raises(ValueError, match="encoder_kwargs"):
         torch.save({"target_encoder": enc.state_dict()}, tmp_path / "plain.pt")
         load_released_encoder(tmp_path / "plain.pt")
+
+
+def test_exported_kwargs_carry_what_the_public_constructor_needs():
+    _, pred = _small_models()
+    kw = released_predictor_kwargs(pred.cfg)
+    # the public class sizes its block-causal mask from num_frames // tubelet_size (default 1 frame)
+    assert kw["num_frames"] // kw["tubelet_size"] >= 64 and kw["norm_eps"] == 1e-6
+    import json
+
+    assert json.loads(json.dumps(kw)) == kw  # JSON as written to predictor_kwargs.json
+    again = load_predictor(export_predictor(pred), **kw)
+    z, a, s = torch.randn(2, 3 * 16, 48), torch.randn(2, 3, 7), torch.randn(2, 3, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(again(z, a, s), pred(z, a, s), atol=0, rtol=0)
+    with pytest.raises(ValueError, match="norm_eps"):
+        load_predictor(export_predictor(pred), **{**kw, "norm_eps": 1e-5})
+
+
+def test_encoder_accepts_height_and_width():
+    cfg = EncoderConfig(img_size=(48, 80), embed_dim=48, depth=1, num_heads=2)
+    assert cfg.size_hw == (48, 80) and cfg.grid_hw == (3, 5) and cfg.tokens_per_frame == 15
+    assert EncoderConfig(img_size=(64, 64)).img_size == 64  # a square stays a side
+    with pytest.raises(ValueError, match="not square"):
+        cfg.grid
+    with pytest.raises(ValueError, match="img_size"):
+        EncoderConfig(img_size=(48, 70))
+    enc = load_encoder(VisionTransformer(cfg).state_dict(), img_size=(48, 80), patch_size=16, tubelet_size=2,
+                       embed_dim=48, depth=1, num_heads=2)
+    assert enc(torch.randn(1, 3, 2, 48, 80)).shape == (1, 15, 48)
+
+
+def _public_src():
+    import os
+    from pathlib import Path
+
+    src = os.environ.get("VJEPA2_PUBLIC_SRC")
+    return src if src and (Path(src) / "src" / "models" / "ac_predictor.py").is_file() else None
+
+
+@pytest.mark.skipif(_public_src() is None, reason="needs VJEPA2_PUBLIC_SRC (a facebookresearch/vjepa2 checkout)")
+def test_public_constructor_rebuilds_the_exported_predictor(tmp_path, monkeypatch):
+    """docs/train.md's call: the public class from predictor_kwargs, norm_layer from norm_eps."""
+    import json
+    import sys
+    from functools import partial
+
+    from vjepa_ac.train.export import export_predictor_files
+
+    for sub in ("timm/models", "einops", "decord"):
+        (tmp_path / sub).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "timm/__init__.py").write_text("")
+    (tmp_path / "timm/models/__init__.py").write_text("")
+    (tmp_path / "timm/models/layers.py").write_text("def drop_path(x, drop_prob=0.0, training=False):\n    return x\n")
+    (tmp_path / "einops/__init__.py").write_text("def rearrange(*a, **k):\n    raise NotImplementedError\n")
+    (tmp_path / "decord/__init__.py").write_text("VideoReader = None\ncpu = None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(_public_src())
+    from src.models.ac_predictor import VisionTransformerPredictorAC
+
+    _, pred = _small_models()
+    with torch.no_grad():
+        for p in pred.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    export_predictor_files(pred, tmp_path / "export")
+    kwargs = json.loads((tmp_path / "export/predictor_kwargs.json").read_text())
+    public = VisionTransformerPredictorAC(**kwargs, norm_layer=partial(torch.nn.LayerNorm, eps=kwargs["norm_eps"]))
+    public.load_state_dict(torch.load(tmp_path / "export/predictor.pt", weights_only=True)["predictor"])
+    z, a, s = torch.randn(2, 3 * 16, 48), 0.05 * torch.randn(2, 3, 7), torch.randn(2, 3, 7)
+    with torch.no_grad():
+        diff = (public.eval()(z, a, s) - pred(z, a, s)).abs().max().item()
+    assert diff <= 1e-5
+    for name in [m for m in sys.modules if m == "src" or m.startswith("src.")]:
+        del sys.modules[name]

@@ -57,3 +57,18 @@ def test_rejects_foreign_files(tmp_path):
         ckpt.load_checkpoint(tmp_path / "x.pt")
     with pytest.raises(FileNotFoundError):
         ckpt.load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_truncation_drops_later_rows_and_rows_cut_by_a_kill(tmp_path):
+    from vjepa_ac.train.logging import CsvLog, read_csv
+
+    path = tmp_path / "metrics.csv"
+    log = CsvLog(path)
+    for step in (1, 2, 3):
+        log.write({"step": step, "loss": 0.5})
+    with open(path, "a") as f:
+        f.write("1")  # a kill in the middle of writing the row of step 12
+    CsvLog(path).truncate_after(2)
+    assert read_csv(path) == [{"step": "1", "loss": "0.5"}, {"step": "2", "loss": "0.5"}]
+    CsvLog(path).truncate_after(-1)  # a run that starts over from step 0 keeps nothing
+    assert read_csv(path) == [] and path.read_text().startswith("step,loss")

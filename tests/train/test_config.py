@@ -56,3 +56,142 @@ def test_exponent_without_dot_reads_as_float(tmp_path):
     assert load_config(TrainConfig, path).optim.start_lr == 1e-5
     with pytest.raises(ConfigError, match="peak_lr"):
         load_config(TrainConfig, None, ["optim.peak_lr=fast"])
+
+
+def _numeric_fields(cls, prefix=""):
+    """Dotted keys of every int / float field in the dataclass tree of ``cls``."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp):
+            out += _numeric_fields(tp, key + ".")
+        elif typing.get_origin(tp) is tuple:
+            continue  # lists of numbers: optim.betas, img_size (tested below)
+        elif float in (tp, *typing.get_args(tp)):
+            out.append((key, float))
+        elif int in (tp, *typing.get_args(tp)) and tp is not bool:
+            out.append((key, int))
+    return out
+
+
+FLOAT_KEYS = [k for k, t in _numeric_fields(TrainConfig) if t is float]
+
+
+def test_every_float_field_is_found():
+    with pytest.raises(ConfigError, match=r"optim.betas\[0\]: expected a finite number"):
+        load_config(TrainConfig, None, ["optim.betas=[.nan, 0.999]"])
+    assert {"optim.peak_lr", "optim.grad_clip", "model.predictor.mlp_ratio", "data.clips.fps"} <= set(FLOAT_KEYS)
+
+
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+@pytest.mark.parametrize("bad", [".nan", ".inf", "-.inf"])
+def test_every_float_field_refuses_nan_and_inf(key, bad, tmp_path):
+    with pytest.raises(ConfigError, match=rf"{key}\b.*finite"):
+        load_config(TrainConfig, None, [f"{key}={bad}"])
+    # the same value written in a YAML file
+    tree: dict = {}
+    node = tree
+    *parents, leaf = key.split(".")
+    for k in parents:
+        node = node.setdefault(k, {})
+    node[leaf] = float(bad.replace(".", ""))
+    path = tmp_path / "c.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(tree))
+    with pytest.raises(ConfigError, match=rf"{key}\b.*finite") as err:
+        load_config(TrainConfig, path)
+    assert str(path) in str(err.value)
+
+
+OUT_OF_RANGE = [
+    ("optim.peak_lr", "-1e-3"),
+    ("optim.start_lr", "-1"),
+    ("optim.weight_decay", "-0.1"),
+    ("optim.eps", "0"),
+    ("optim.grad_clip", "-1"),
+    ("optim.betas", "[0.9, 1.0]"),
+    ("optim.warmup", "-1"),
+    ("model.predictor.depth", "0"),
+    ("model.predictor.depth", "-1"),
+    ("model.predictor.num_heads", "0"),
+    ("model.predictor.mlp_ratio", "0"),
+    ("model.encoder.depth", "0"),
+    ("model.encoder.mlp_ratio", "-2"),
+    ("model.encoder.norm_eps", "0"),
+    ("model.init_seed", "-1"),
+    ("model.encoder_frames_per_call", "0"),
+    ("seed", "-1"),
+    ("seed", "4294967296"),
+    ("data.clips.seed", "-3"),
+    ("data.clips.fps", "0"),
+    ("data.clips.frames_per_clip", "1"),
+    ("data.clips.max_time_error", "0"),
+    ("data.dataset.val_fraction", "1.0"),
+    ("data.dataset.split_seed", "-1"),
+    ("data.synthetic.seed", "-1"),
+    ("data.num_workers", "-1"),
+    ("batch_size", "0"),
+    ("val_every", "-1"),
+    ("keep_last", "0"),
+]
+
+
+@pytest.mark.parametrize("key,value", OUT_OF_RANGE)
+def test_out_of_range_values_name_the_dotted_key(key, value):
+    with pytest.raises(ConfigError, match=rf"(^|[ :]){key} must be"):
+        load_config(TrainConfig, None, [f"{key}={value}"])
+
+
+def test_in_range_edges_are_accepted():
+    cfg = load_config(
+        TrainConfig, None, ["optim.grad_clip=0", "seed=4294967295", "optim.weight_decay=0", "val_every=0"]
+    )
+    assert cfg.optim.grad_clip == 0 and cfg.seed == 2**32 - 1
+
+
+def test_duplicate_yaml_keys_are_errors_naming_them(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("optim:\n  peak_lr: 1.0e-4\nbatch_size: 8\noptim:\n  warmup: 3\n")
+    with pytest.raises(ConfigError, match=r"duplicate key 'optim' \(lines 1 and 4\)") as err:
+        load_config(TrainConfig, path)
+    assert str(path) in str(err.value)
+    path.write_text("optim:\n  peak_lr: 1.0e-4\n  peak_lr: 2.0e-4\n")
+    with pytest.raises(ConfigError, match="duplicate key 'peak_lr'"):
+        load_config(TrainConfig, path)
+
+
+def test_paper_and_released_configs_state_their_switches():
+    """docs/faithfulness.md: the 16-frame config has the paper's 4 s filter; the 8-frame "as
+    released" config says the public code never clips and names the pre-PR #25 objective."""
+    paper = load_config(TrainConfig, ROOT / "configs" / "droid_vitg_16f.yaml")
+    released_path = ROOT / "configs" / "droid_vitg_8f.yaml"
+    released = load_config(TrainConfig, released_path)
+    assert paper.data.dataset.min_episode_seconds == 4.0 and released.data.dataset.min_episode_seconds == 0
+    text = released_path.read_text()
+    assert "never clips" in text and "pre_pr25" in text and "on_nonfinite_grad" in text
+    assert released.optim.grad_clip == 1.01 and released.rollout_objective == "fixed"
+    docs = (ROOT / "docs" / "faithfulness.md").read_text()
+    for switch in ("optim.grad_clip", "data.dataset.val_fraction", "data.dataset.min_episode_seconds",
+                   "rollout_objective", "optim.on_nonfinite_grad", "data.clips.crop"):
+        assert switch in docs, switch
+
+
+def test_rollout_objective_needs_three_frames():
+    with pytest.raises(ConfigError, match="rollout_objective"):
+        load_config(TrainConfig, None, ["rollout_objective=pre_pr25", "data.clips.frames_per_clip=2",
+                                        "rollout_steps=1"])
+
+
+INT_KEYS = [k for k, t in _numeric_fields(TrainConfig) if t is int]
+
+
+@pytest.mark.parametrize("key", INT_KEYS)
+def test_every_integer_field_refuses_negative_values_naming_the_key(key):
+    with pytest.raises(ConfigError, match=rf"(^|[ :]){key}( must be|: | \(-1\) must be)"):
+        load_config(TrainConfig, None, [f"{key}=-1"])

@@ -1,6 +1,7 @@
 """The training loop: exact resume, encoder-in-the-loop equals cached features, NaN stop, export,
 and the ``vjepa-ac train`` command end to end (all on tiny synthetic clips, CPU)."""
 
+import copy
 import json
 import shutil
 
@@ -120,6 +121,100 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tiny, monkeypat
     report = json.loads((cfg.run_dir / "nonfinite.json").read_text())
     assert report["step"] == 4 and report["last_checkpoint"] == str(good)
     assert set(report["terms"]) >= {"loss", "loss_tf", "loss_rollout"}
+    # the clips of the failing batch are named (synthetic clips carry synthetic episode ids)
+    assert len(report["clips"]) == cfg.batch_size and report["clips"] == err.value.clips
+    assert report["clips"][0] in str(err.value)
+
+
+def test_nonfinite_update_never_becomes_the_last_good_checkpoint(tiny, monkeypatch):
+    """The step whose update makes the weights NaN is not checkpointed: the one named holds
+    finite weights and optimizer state."""
+    real_step = loop.train_step
+
+    def poisoned(model, batches, optimizer, *args, step, **kw):
+        if step == 4:  # an infinite lr that got past the config (set in code, not validated)
+            kw["optim"] = copy.copy(kw["optim"])
+            kw["optim"].start_lr = kw["optim"].peak_lr = float("inf")
+        return real_step(model, batches, optimizer, *args, step=step, **kw)
+
+    monkeypatch.setattr(loop, "train_step", poisoned)
+    cfg = tiny()
+    with pytest.raises(NonFiniteLossError, match="non-finite update at step 4"):
+        loop.train(cfg)
+    report = json.loads((cfg.run_dir / "nonfinite.json").read_text())
+    assert report["what"] == "update" and report["nonfinite_after_update"]
+    named = ckpt.load_checkpoint(report["last_checkpoint"])
+    assert named["step"] == 3
+    assert all(torch.isfinite(v).all() for v in named["model"].values())
+    for s in named["optimizer"]["state"].values():
+        assert all(torch.isfinite(v).all() for v in s.values() if torch.is_tensor(v))
+
+
+def test_clips_of_a_batch_are_named():
+    batch = {
+        "episode_id": ["lab/episode_000001", "lab/episode_000002"],
+        "camera": ["front", "front"],
+        "rows": torch.tensor([[5, 7, 9], [0, 2, 4]]),
+    }
+    assert loop.batch_clips([batch, {"z": None}]) == [
+        "lab/episode_000001 [front] rows 5..9",
+        "lab/episode_000002 [front] rows 0..4",
+    ]
+
+
+def test_a_second_trainer_on_the_same_run_folder_is_refused(tiny):
+    from vjepa_ac.train.runlock import RunLock, RunLockedError
+
+    cfg = tiny()
+    with RunLock(cfg.run_dir):  # another trainer (in this test: this process) holds the folder
+        with pytest.raises(RunLockedError, match=r"another trainer .*pid \d+"):
+            loop.train(cfg)
+        assert not (cfg.run_dir / "metrics.csv").exists()
+    assert loop.train(cfg).stopped == "finished"  # released: the folder is usable again
+
+
+def test_lock_of_a_killed_holder_does_not_stick(tmp_path):
+    import subprocess
+    import sys
+
+    from vjepa_ac.train.runlock import RunLock
+
+    code = (
+        "import os, sys; from vjepa_ac.train.runlock import RunLock; "
+        f"RunLock({str(tmp_path)!r}).acquire(); print('held', flush=True); os.kill(os.getpid(), 9)"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == -9 and "held" in p.stdout
+    with RunLock(tmp_path):  # the kernel released the dead holder's lock
+        pass
+
+
+def test_resume_removes_temporary_files_of_a_killed_save(tiny):
+    cfg = tiny("optim.constant=0", "optim.anneal=0")
+    folder = cfg.run_dir / "checkpoints"
+    folder.mkdir(parents=True)
+    stale = folder / ".step_00000003.pt.4242.ab12cd34.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    older = folder / ".step_00000003.pt.4243.tmp"  # the name the previous writer used
+    older.write_bytes(b"x")
+    keep = folder / "notes.txt"
+    keep.write_text("mine")
+    loop.train(cfg, resume=True)
+    assert not stale.exists() and not older.exists() and keep.exists()
+
+
+def test_resume_before_the_first_checkpoint_logs_each_step_once(tiny):
+    """A run killed before its first checkpoint starts over: its step-0 validation and the
+    rows it logged are not kept twice."""
+    extra = ("data.dataset.val_fraction=0.25", "val_every=2", "ckpt_every=10")
+    first = tiny(*extra, "optim.constant=0", "optim.anneal=0")
+    loop.train(first)  # 2 steps, no checkpoint until the end: stands in for a killed run's logs
+    shutil.rmtree(first.run_dir / "checkpoints")
+    again = loop.train(tiny(*extra), resume=True)
+    assert again.step == 6
+    val = [int(r["step"]) for r in read_csv(first.run_dir / "val.csv")]
+    train = [int(r["step"]) for r in read_csv(first.run_dir / "metrics.csv")]
+    assert val == [0, 2, 4, 6] and train == [1, 2, 3, 4, 5, 6]
 
 
 def test_cli_end_to_end(tmp_path, capsys):
@@ -185,3 +280,8 @@ def test_compiled_predictor_trains_like_eager(tiny):
     a, b = _losses(eager.run_dir), _losses(compiled.run_dir)
     for step in range(1, 7):
         assert a[step] == pytest.approx(b[step], abs=1e-4)
+
+
+def test_decode_failures_of_a_step_are_counted():
+    batches = [{"decode_failures": torch.tensor([0, 2])}, {"decode_failures": torch.tensor([1, 0])}, {"z": None}]
+    assert loop.count_decode_failures(batches) == 3

@@ -49,3 +49,42 @@ def test_rollout_steps_validated(golden):
     g = golden("losses_small")
     with pytest.raises(ValueError, match="rollout_steps"):
         world_model_losses(_predictor(golden, g), g["h_raw"], g["actions"], g["states"], rollout_steps=4)
+
+
+def _pre_pr25_rollout_loss(model, h_raw, actions, states, steps):
+    """The rollout term of the public app/vjepa_droid/train.py before PR #25 (commit 93366fe),
+    transcribed with full forward passes (no cache): the rollout starts from [h_1, z_tf's
+    prediction of frame 3], and its outputs are compared with frames 2 .. steps+1."""
+    h = normalize_reps(h_raw)
+    n = h.shape[1] // states.shape[1]
+    z_tf = normalize_reps(model(h[:, :-n], actions, states[:, :-1]))
+    z = torch.cat([h[:, :n], z_tf[:, n : 2 * n]], dim=1)
+    for k in range(1, steps):
+        nxt = normalize_reps(model(z, actions[:, : k + 1], states[:, : k + 1]))[:, -n:]
+        z = torch.cat([z, nxt], dim=1)
+    z_ar = z[:, n:]
+    return (z_ar - h[:, n : n + z_ar.shape[1]]).abs().mean()
+
+
+@pytest.mark.parametrize("steps", [2, 3])
+def test_pre_pr25_rollout_objective_is_the_public_code_before_the_fix(golden, steps):
+    g = golden("losses_small")
+    model = _predictor(golden, g)
+    with torch.no_grad():
+        tf_fixed, ro_fixed = world_model_losses(model, g["h_raw"], g["actions"], g["states"], rollout_steps=steps)
+        tf, ro = world_model_losses(
+            model, g["h_raw"], g["actions"], g["states"], rollout_steps=steps, legacy_rollout=True
+        )
+        want = _pre_pr25_rollout_loss(model, g["h_raw"], g["actions"], g["states"], steps)
+    torch.testing.assert_close(tf, tf_fixed, atol=0, rtol=0)  # teacher forcing is unchanged
+    torch.testing.assert_close(ro, want, atol=1e-6, rtol=0)
+    assert abs(ro.item() - ro_fixed.item()) > 1e-4  # and it is a different objective
+
+
+def test_pre_pr25_needs_three_frames(golden):
+    g = golden("losses_small")
+    model = _predictor(golden, g)
+    n = g["h_raw"].shape[1] // g["states"].shape[1]
+    with pytest.raises(ValueError, match=">= 3 frames"):
+        world_model_losses(model, g["h_raw"][:, : 2 * n], g["actions"][:, :1], g["states"][:, :2],
+                           rollout_steps=1, legacy_rollout=True)

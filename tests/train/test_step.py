@@ -110,3 +110,49 @@ def test_bf16_autocast_step_runs(tiny):
     ref = _step(cfg, *_setup(cfg)[1:3], enc, [default_collate(items)])
     assert m["loss"] == pytest.approx(ref["loss"], rel=0.05)
     assert all(p.dtype == torch.float32 for p in pred.parameters())
+
+
+def test_nonfinite_update_raises_and_names_the_tensors(tiny):
+    """A finite loss and gradient whose update is NaN (here a NaN weight decay that got past the
+    config, e.g. set in code) is caught right after optimizer.step(), before anything is saved."""
+    cfg = tiny()
+    enc, pred, opt, items = _setup(cfg)
+    for group in opt.param_groups:
+        if group["weight_decay"] > 0:
+            group["weight_decay"] = float("nan")
+    with pytest.raises(NonFiniteLossError, match="non-finite update at step 2") as err:
+        _step(cfg, pred, opt, enc, [default_collate(items)], step=2)
+    assert err.value.what == "update" and err.value.bad_tensors
+    assert all(name.startswith(("param[", "state[")) for name in err.value.bad_tensors)
+
+
+def test_nonfinite_tensors_checks_weights_and_moments(tiny):
+    from vjepa_ac.train.step import nonfinite_tensors
+
+    cfg = tiny()
+    enc, pred, opt, items = _setup(cfg)
+    _step(cfg, pred, opt, enc, [default_collate(items)])
+    assert nonfinite_tensors(opt) == []
+    first = opt.param_groups[0]["params"][0]
+    opt.state[first]["exp_avg_sq"].view(-1)[0] = float("inf")
+    assert nonfinite_tensors(opt) == ["state[0.0].exp_avg_sq"]
+    with torch.no_grad():
+        first.view(-1)[0] = float("nan")
+    assert nonfinite_tensors(opt) == ["param[0.0]", "state[0.0].exp_avg_sq"]
+
+
+def test_nonfinite_gradient_stops_or_is_skipped_like_the_public_loss_scaler(tiny):
+    cfg = tiny()
+    enc, pred, opt, items = _setup(cfg)
+    batch = default_collate(items)
+    hook = next(pred.parameters()).register_hook(lambda g: torch.full_like(g, float("inf")))
+    with pytest.raises(NonFiniteLossError, match="non-finite gradient norm at step 0"):
+        _step(cfg, pred, opt, enc, [batch])
+    before = [p.detach().clone() for p in pred.parameters()]
+    skip = tiny("optim.on_nonfinite_grad=skip")
+    m = _step(skip, pred, opt, enc, [batch], step=1)
+    assert m["skipped"] == 1.0 and m["grad_norm"] == float("inf")
+    for a, b in zip(before, pred.parameters()):
+        assert torch.equal(a, b)  # no update
+    hook.remove()
+    assert _step(skip, pred, opt, enc, [batch], step=2)["skipped"] == 0.0

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from vjepa_ac.config import ConfigError
+from vjepa_ac.config import ConfigError, require, require_seed
 from vjepa_ac.data.episode import Episode
 from vjepa_ac.data.poses import states_to_actions, to_camera_frame
 from vjepa_ac.data.transforms import crop_and_resize
@@ -57,30 +57,27 @@ class ClipConfig:
     camera_frame: bool = False  # express states in the camera frame (needs episodes read with extrinsics)
     clips_per_episode: int = 1  # dataset length = episodes x this; each item draws a random window
     seed: int = 0  # per-item randomness is seeded from (seed, epoch, index)
-    # "replace": log, count and draw another episode (at most 3 tries) instead of raising
-    on_decode_error: Literal["raise", "replace"] = "raise"
+    # a clip that fails to decode at read time: "replace" logs and counts it and draws another
+    # episode's clip (at most 3 tries, then raises); "raise" stops at once, naming the file
+    on_decode_error: Literal["raise", "replace"] = "replace"
     max_decode_ahead: int = 16  # videos without a keyframe index: frames decoded forward before a seek
     decode_threads: int = 1  # FFmpeg threads per decode (keep 1 with many DataLoader workers)
 
     def __post_init__(self) -> None:
-        if self.frames_per_clip < 2:
-            raise ConfigError(
-                f"frames_per_clip must be >= 2 (one action needs two frames), got {self.frames_per_clip}"
-            )
-        if not (self.fps > 0 and math.isfinite(self.fps)):
-            raise ConfigError(f"fps must be a positive number of frames/s, got {self.fps}")
-        if self.max_time_error is not None and self.max_time_error <= 0:
-            raise ConfigError(f"max_time_error must be > 0 s or null, got {self.max_time_error}")
-        if self.max_time_error is not None and self.sampling != "timestamps":
-            raise ConfigError(
-                f"max_time_error applies to sampling=timestamps only; sampling is {self.sampling!r}"
-            )
-        if self.resolution <= 0 or self.resolution % 2:
-            raise ConfigError(f"resolution must be a positive even number of px, got {self.resolution}")
-        if self.clips_per_episode < 1:
-            raise ConfigError(f"clips_per_episode must be >= 1, got {self.clips_per_episode}")
-        if self.max_decode_ahead < 0 or self.decode_threads < 1:
-            raise ConfigError("max_decode_ahead must be >= 0 and decode_threads >= 1")
+        require(self, "frames_per_clip", self.frames_per_clip >= 2, ">= 2 (one action needs two frames)")
+        require(self, "fps", 0 < self.fps < math.inf, "a positive, finite number of frames/s")
+        if self.max_time_error is not None:
+            require(self, "max_time_error", 0 < self.max_time_error < math.inf, "> 0 s or null")
+            if self.sampling != "timestamps":
+                raise ConfigError(
+                    f"max_time_error applies to sampling=timestamps only; sampling is {self.sampling!r}",
+                    key="max_time_error",
+                )
+        require(self, "resolution", self.resolution > 0 and self.resolution % 2 == 0, "a positive even number of px")
+        require(self, "clips_per_episode", self.clips_per_episode >= 1, ">= 1")
+        require_seed(self, "seed")
+        require(self, "max_decode_ahead", self.max_decode_ahead >= 0, ">= 0")
+        require(self, "decode_threads", self.decode_threads >= 1, ">= 1")
 
 
 # ----------------------------------------------------------------------------- index math
@@ -269,11 +266,13 @@ class ClipDataset(WindowedEpisodes):
         states      [T, 7] float32       xyz, euler "xyz", gripper (camera frame if cfg.camera_frame)
         actions     [T-1, 7] float32     states_to_actions(states)
         episode_id  str;  camera  str;  rows [T] int64 (episode rows);  timestamps [T] float32 (s)
+        decode_failures  int             clips that failed to decode before this one was read
         extrinsics  [T, 6] float32       only when episodes carry extrinsics
 
-    A decode failure raises ``VideoDecodeError`` naming the file, or with
-    ``on_decode_error="replace"`` is logged, counted in ``decode_failures`` and replaced by a
-    clip of another episode drawn from the same item generator (at most 3 tries).
+    A decode failure (``on_decode_error="replace"``, the default) is logged, counted in
+    ``decode_failures`` (per worker, and in the item, so the training loop can sum it over
+    workers) and replaced by a clip of another episode drawn from the same item generator (at
+    most 3 tries, then it raises). With ``"raise"`` it raises ``VideoDecodeError`` naming the file.
     """
 
     def __init__(self, episodes: Sequence[Episode], cfg: ClipConfig):
@@ -310,6 +309,7 @@ class ClipDataset(WindowedEpisodes):
                 continue
             item = self.targets(episode, rows)
             item["frames"] = crop_and_resize(raw, self.cfg.crop, self.cfg.resolution, self.cfg.antialias)
+            item["decode_failures"] = attempt
             return item
         raise AssertionError("unreachable")
 

@@ -23,9 +23,9 @@ from typing import Literal
 import h5py
 import numpy as np
 
-from vjepa_ac.config import ConfigError
+from vjepa_ac.config import ConfigError, require
 from vjepa_ac.data import droid_layout as L
-from vjepa_ac.data.episode import Episode, EpisodeError
+from vjepa_ac.data.episode import Episode, EpisodeError, EpisodeFault
 from vjepa_ac.data.video import VideoDecodeError, probe_video
 
 
@@ -44,10 +44,8 @@ class DroidConfig:
     max_missing_video_frames: int = 1  # frames the MP4 may lack against the rows (DROID: 1); more: bad
 
     def __post_init__(self) -> None:
-        if not self.camera_views:
-            raise ConfigError("camera_views: give at least one metadata key, e.g. left_mp4_path")
-        if self.max_missing_video_frames < 0:
-            raise ConfigError(f"max_missing_video_frames must be >= 0, got {self.max_missing_video_frames}")
+        require(self, "camera_views", len(self.camera_views) > 0, "at least one metadata key, e.g. left_mp4_path")
+        require(self, "max_missing_video_frames", self.max_missing_video_frames >= 0, ">= 0")
 
     def describe(self) -> str:
         parts = [
@@ -109,22 +107,26 @@ def discover_episodes(cfg: DroidConfig) -> list[Path]:
 def _read_metadata(folder: Path) -> dict:
     found = sorted(folder.glob(L.METADATA_GLOB))
     if not found:
-        raise EpisodeError(str(folder), f"no {L.METADATA_GLOB}")
+        raise EpisodeError(str(folder), f"no {L.METADATA_GLOB}", EpisodeFault.NO_METADATA)
     if len(found) > 1:
-        raise EpisodeError(str(folder), f"{len(found)} metadata files, expected one")
+        raise EpisodeError(str(folder), f"{len(found)} metadata files, expected one", EpisodeFault.NO_METADATA)
     try:
         with open(found[0]) as f:
             meta = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
-        raise EpisodeError(str(folder), f"unreadable metadata {found[0].name} ({e})") from e
+        raise EpisodeError(
+            str(folder), f"unreadable metadata {found[0].name} ({e})", EpisodeFault.UNREADABLE_METADATA
+        ) from e
     if not isinstance(meta, dict):
-        raise EpisodeError(str(folder), f"metadata {found[0].name} is not a JSON object")
+        raise EpisodeError(
+            str(folder), f"metadata {found[0].name} is not a JSON object", EpisodeFault.UNREADABLE_METADATA
+        )
     return meta
 
 
 def _dataset(h5: h5py.File, key: str, folder: Path) -> np.ndarray:
     if key not in h5:
-        raise EpisodeError(str(folder), f"{L.TRAJECTORY_FILE} lacks key {key}")
+        raise EpisodeError(str(folder), f"{L.TRAJECTORY_FILE} lacks key {key}", EpisodeFault.MISSING_KEY)
     return np.asarray(h5[key])
 
 
@@ -133,18 +135,18 @@ def read_episode(folder: str | Path, view: str, cfg: DroidConfig) -> Episode:
     folder = Path(folder)
     src = str(folder)
     if not folder.is_dir():
-        raise EpisodeError(src, "folder not found")
+        raise EpisodeError(src, "folder not found", EpisodeFault.FOLDER_NOT_FOUND)
     meta = _read_metadata(folder)
     rel = meta.get(view)
     if not rel:
-        raise EpisodeError(src, f"metadata has no {view}")
+        raise EpisodeError(src, f"metadata has no {view}", EpisodeFault.NO_VIEW)
     mp4_name = str(rel).split(L.MP4_DIR + "/")[-1]
     serial = Path(mp4_name).name.split(".")[0]
     video_path = folder / L.MP4_DIR / mp4_name
     if not (folder / "recordings").is_dir():
-        raise EpisodeError(src, "no recordings/ folder")
+        raise EpisodeError(src, "no recordings/ folder", EpisodeFault.NO_RECORDINGS)
     if not video_path.is_file():
-        raise EpisodeError(src, f"missing video {L.MP4_DIR}/{mp4_name}")
+        raise EpisodeError(src, f"missing video {L.MP4_DIR}/{mp4_name}", EpisodeFault.MISSING_VIDEO)
 
     h5_path = folder / L.TRAJECTORY_FILE
     try:
@@ -162,34 +164,51 @@ def read_episode(folder: str | Path, view: str, cfg: DroidConfig) -> Episode:
     except EpisodeError:
         raise
     except (OSError, KeyError, ValueError) as e:
-        raise EpisodeError(src, f"unreadable {L.TRAJECTORY_FILE} ({type(e).__name__}: {e})") from e
+        raise EpisodeError(
+            src, f"unreadable {L.TRAJECTORY_FILE} ({type(e).__name__}: {e})", EpisodeFault.UNREADABLE_DATA
+        ) from e
 
     rows = len(cartesian)
     gripper = gripper.reshape(len(gripper), -1)
     if cartesian.shape != (rows, 6) or gripper.shape != (rows, 1):
         raise EpisodeError(
-            src, f"state shapes {cartesian.shape} and {gripper.shape}, expected [T, 6] and [T]"
+            src,
+            f"state shapes {cartesian.shape} and {gripper.shape}, expected [T, 6] and [T]",
+            EpisodeFault.BAD_SHAPE,
         )
     if len(stamps_ms) != rows or (extrinsics is not None and extrinsics.shape != (rows, 6)):
-        raise EpisodeError(src, f"{L.TRAJECTORY_FILE}: datasets of different lengths ({rows} state rows)")
+        raise EpisodeError(
+            src, f"{L.TRAJECTORY_FILE}: datasets of different lengths ({rows} state rows)", EpisodeFault.BAD_SHAPE
+        )
     states = np.concatenate([cartesian, gripper], axis=1)  # [T, 7]
     if not np.isfinite(states).all():
-        raise EpisodeError(src, f"NaN/inf in states ({int((~np.isfinite(states)).any(1).sum())} rows)")
+        raise EpisodeError(
+            src, f"NaN/inf in states ({int((~np.isfinite(states)).any(1).sum())} rows)", EpisodeFault.NONFINITE
+        )
     if extrinsics is not None and not np.isfinite(extrinsics).all():
-        raise EpisodeError(src, "NaN/inf in camera extrinsics")
+        raise EpisodeError(src, "NaN/inf in camera extrinsics", EpisodeFault.NONFINITE)
 
     try:
         info = probe_video(video_path)
     except VideoDecodeError as e:
-        raise EpisodeError(src, f"unreadable video {mp4_name}: {e.detail}") from e
+        raise EpisodeError(src, f"unreadable video {mp4_name}: {e.detail}", EpisodeFault.UNREADABLE_VIDEO) from e
+    if info.truncated and info.n_frames < rows - cfg.max_missing_video_frames:
+        raise EpisodeError(
+            src,
+            f"truncated video {mp4_name}: its header claims {info.header_frames} frames, the file "
+            f"holds the data of {info.n_frames}, for {rows} rows",
+            EpisodeFault.UNREADABLE_VIDEO,
+        )
     if info.n_frames < rows - cfg.max_missing_video_frames:
-        raise EpisodeError(src, f"video {mp4_name} has {info.n_frames} frames for {rows} rows")
+        raise EpisodeError(
+            src, f"video {mp4_name} has {info.n_frames} frames for {rows} rows", EpisodeFault.SHORT_VIDEO
+        )
     t = min(rows, info.n_frames)
     if t == 0:
-        raise EpisodeError(src, "empty episode")
+        raise EpisodeError(src, "empty episode", EpisodeFault.NO_ROWS)
     stamps = np.asarray(stamps_ms[:t], dtype=np.float64) / 1000.0  # ms -> s
     if t > 1 and not (np.diff(stamps) > 0).all():
-        raise EpisodeError(src, f"timestamps {ts_key} are not increasing")
+        raise EpisodeError(src, f"timestamps {ts_key} are not increasing", EpisodeFault.TIMESTAMPS)
     episode_id = str(meta.get("uuid") or folder.name)
     return Episode(
         episode_id=episode_id,

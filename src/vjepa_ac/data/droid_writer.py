@@ -16,6 +16,7 @@ import av
 import h5py
 import numpy as np
 
+from vjepa_ac.atomic import atomic_path
 from vjepa_ac.data import droid_layout as L
 
 
@@ -54,9 +55,7 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float = L.CONTAINER_FPS, crf:
     t, h, w, _ = frames.shape
     if h % 2 or w % 2:
         raise ValueError(f"{path}: H.264 yuv420p needs even frame sizes, got {h}x{w}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with av.open(str(tmp), "w", format="mp4") as container:
+    with atomic_path(path, fsync=False) as tmp, av.open(str(tmp), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=int(round(fps)))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         # a keyframe every 16 frames keeps seeking for clip decoding cheap
@@ -66,7 +65,6 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float = L.CONTAINER_FPS, crf:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    tmp.replace(path)
 
 
 def _left_and_right(cameras: dict[str, CameraRecording]) -> tuple[str | None, str | None]:
@@ -123,25 +121,24 @@ def write_droid_episode(
         frames = cam.frames[:-1] if drop_last_video_frame else cam.frames
         write_mp4(folder / L.MP4_DIR / f"{cam.serial}.mp4", frames, fps=container_fps, crf=crf)
 
-    tmp = folder / (L.TRAJECTORY_FILE + ".tmp")
-    with h5py.File(tmp, "w") as f:
-        f[L.CARTESIAN_KEY] = np.asarray(record.cartesian_position, np.float64)
-        f[L.GRIPPER_KEY] = np.asarray(record.gripper_position, np.float64)
-        ts = np.asarray(record.timestamps_ms, np.int64)
-        for serial in serials.values():
-            for suffix, offset in (("estimated_capture", 0), ("frame_received", 8), ("read_start", 9), ("read_end", 11)):
-                f[f"{L.CAMERA_TIMESTAMP_GROUP}/{serial}_{suffix}"] = ts + offset
-        for suffix, offset in (("step_start", 0), ("policy_start", 1), ("sleep_start", 3), ("control_start", 60), ("step_end", 66)):
-            f[f"{L.CONTROL_TIMESTAMP_GROUP}/{suffix}"] = ts + offset
-        for cam in record.cameras.values():
-            if cam.extrinsics is not None:
-                f[f"{L.EXTRINSICS_GROUP}/{cam.serial}_left"] = np.asarray(cam.extrinsics, np.float64)
-                f[f"{L.EXTRINSICS_GROUP}/{cam.serial}_right"] = np.asarray(cam.extrinsics, np.float64)
-        cmd_cart = record.commanded_cartesian if record.commanded_cartesian is not None else record.cartesian_position
-        cmd_grip = record.commanded_gripper if record.commanded_gripper is not None else record.gripper_position
-        f[L.ACTION_CARTESIAN_KEY] = np.asarray(cmd_cart, np.float64)
-        f[L.ACTION_GRIPPER_KEY] = np.asarray(cmd_grip, np.float64)
-    tmp.replace(folder / L.TRAJECTORY_FILE)
+    with atomic_path(folder / L.TRAJECTORY_FILE, fsync=False) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f[L.CARTESIAN_KEY] = np.asarray(record.cartesian_position, np.float64)
+            f[L.GRIPPER_KEY] = np.asarray(record.gripper_position, np.float64)
+            ts = np.asarray(record.timestamps_ms, np.int64)
+            for serial in serials.values():
+                for suffix, offset in (("estimated_capture", 0), ("frame_received", 8), ("read_start", 9), ("read_end", 11)):
+                    f[f"{L.CAMERA_TIMESTAMP_GROUP}/{serial}_{suffix}"] = ts + offset
+            for suffix, offset in (("step_start", 0), ("policy_start", 1), ("sleep_start", 3), ("control_start", 60), ("step_end", 66)):
+                f[f"{L.CONTROL_TIMESTAMP_GROUP}/{suffix}"] = ts + offset
+            for cam in record.cameras.values():
+                if cam.extrinsics is not None:
+                    f[f"{L.EXTRINSICS_GROUP}/{cam.serial}_left"] = np.asarray(cam.extrinsics, np.float64)
+                    f[f"{L.EXTRINSICS_GROUP}/{cam.serial}_right"] = np.asarray(cam.extrinsics, np.float64)
+            cmd_cart = record.commanded_cartesian if record.commanded_cartesian is not None else record.cartesian_position
+            cmd_grip = record.commanded_gripper if record.commanded_gripper is not None else record.gripper_position
+            f[L.ACTION_CARTESIAN_KEY] = np.asarray(cmd_cart, np.float64)
+            f[L.ACTION_GRIPPER_KEY] = np.asarray(cmd_grip, np.float64)
 
     left, right = _left_and_right(record.cameras)
     mp4_rel = lambda role: str(rel / L.MP4_DIR / f"{serials[role]}.mp4") if role in serials else None  # noqa: E731

@@ -8,6 +8,7 @@ and are decoded on demand (``Episode.read_frames``). Row ``i`` of every array be
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -17,13 +18,43 @@ import numpy as np
 from vjepa_ac.data.video import decode_frames
 
 
-class EpisodeError(ValueError):
-    """An episode cannot be used; ``reason`` says why in a few words, the message names the file."""
+class EpisodeFault(str, enum.Enum):
+    """Why an episode stream is skipped: the reason code every ``EpisodeError`` carries.
 
-    def __init__(self, source: str, reason: str):
+    Skip reports count episodes by these codes; the message beside them names the file,
+    key and numbers. Add a code here when a reader learns a new way to refuse an episode.
+    """
+
+    FOLDER_NOT_FOUND = "folder_not_found"
+    NO_METADATA = "no_metadata"  # raw DROID: no (or several) metadata_*.json
+    UNREADABLE_METADATA = "unreadable_metadata"
+    NO_VIEW = "no_view"  # the metadata has no key for the camera view
+    NO_RECORDINGS = "no_recordings"  # raw DROID: no recordings/ folder
+    MISSING_VIDEO = "missing_video"
+    UNREADABLE_VIDEO = "unreadable_video"  # cannot be opened, or truncated (frames past the end of the file)
+    SHORT_VIDEO = "short_video"  # fewer video frames (or a shorter video slice) than rows
+    MISSING_KEY = "missing_key"  # an HDF5 key / parquet column the config needs
+    UNREADABLE_DATA = "unreadable_data"  # trajectory.h5 / data parquet cannot be read
+    BAD_SHAPE = "bad_shape"  # arrays of unexpected shapes or different lengths
+    NO_ROWS = "no_rows"  # no data rows (LeRobot: none for this episode_index)
+    NONFINITE = "nonfinite"  # NaN/inf in states or extrinsics
+    IMPLAUSIBLE_STATE = "implausible_state"  # finite but outside DataConfig.plausible (e.g. x = 1e30 m)
+    TIMESTAMPS = "timestamps"  # timestamps not increasing
+    TOO_SHORT = "too_short"  # no clip fits, or shorter than DataConfig.min_episode_seconds
+
+    def __str__(self) -> str:  # the code itself (enum.StrEnum needs Python 3.11; we support 3.10)
+        return self.value
+
+
+class EpisodeError(ValueError):
+    """An episode cannot be used. ``code`` (an ``EpisodeFault``) says why for counting;
+    ``reason`` says it in words with the file / key / numbers; the message names the source."""
+
+    def __init__(self, source: str, reason: str, code: EpisodeFault):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+        self.code = EpisodeFault(code)
 
 
 @dataclass

@@ -12,7 +12,7 @@ every ``stride``-th row in ``container_stride`` mode, the rows nearest to ``k / 
     <output>/episodes/<stem>.npy        [K, N, D] float16 (bfloat16: stored as its int16 bits)
     <output>/episodes/<stem>.meta.npz   rows [K], valid [K], states [K, 7], timestamps [K], ...
 
-Every file is written to a ``.tmp`` name and renamed, the ``.meta.npz`` last, so a killed run
+Every file is written to a temporary name and renamed (``vjepa_ac.atomic``), the ``.meta.npz`` last, so a killed run
 leaves only whole episodes; running again skips them (after checking the settings match).
 
 ``FeatureClipDataset`` serves clips of ``T`` consecutive grid frames with the same keys as
@@ -36,6 +36,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from vjepa_ac.atomic import atomic_open, atomic_write_json
 from vjepa_ac.config import ConfigError
 from vjepa_ac.data.clips import ClipConfig, WindowedEpisodes, epoch_and_index, grid_windows, item_rng
 from vjepa_ac.data.episode import Episode
@@ -70,14 +71,11 @@ def episode_stem(ep: Episode) -> str:
     return f"{safe}-{hashlib.sha256(ep.key.encode()).hexdigest()[:8]}"
 
 def write_features_file(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         np.lib.format.write_array(f, array)
-    tmp.replace(path)
 
 
 def write_episode_meta(path: Path, ep: Episode, rows: np.ndarray, valid: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
     arrays = dict(
         rows=rows,
         valid=valid,
@@ -91,15 +89,12 @@ def write_episode_meta(path: Path, ep: Episode, rows: np.ndarray, valid: np.ndar
     )
     if ep.extrinsics is not None:
         arrays["extrinsics"] = ep.extrinsics[rows]
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         np.savez(f, **arrays)
-    tmp.replace(path)
 
 
 def write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    tmp.replace(path)
+    atomic_write_json(path, obj)
 
 def comparable_setting(key: str, value):
     """A setting as far as it decides the features: the encoder by its weights and architecture,

@@ -224,19 +224,26 @@ def make_lerobot_dataset(
     camera_key: str = "observation.images.front",
     seed: int = 0,
     crf: int = 23,
+    lost_frames: dict[int, int] | None = None,
 ) -> Path:
     """Write a LeRobot v3 dataset under ``root``; return ``root``.
 
     Features: ``camera_key`` (video), ``observation.state`` [8] = the 7-D end-effector state
     followed by one extra joint value (read it with ``state_indices``), ``observation.ee_pose``
-    [7], ``action`` [7] (the next state's delta), ``timestamp`` (s), indices. Episodes are packed
-    ``episodes_per_file`` to a data file and to a video file, so readers must use the
-    ``from_timestamp`` offsets.
+    [7], the DROID port's split form of the same state (``observation.state.cartesian_position``
+    [6] and the scalar column ``observation.state.gripper_position``), ``action`` [7] (the next
+    state's delta), ``timestamp`` (s), indices. Episodes are packed ``episodes_per_file`` to a
+    data file and to a video file, so readers must use the ``from_timestamp`` offsets.
+
+    ``lost_frames``: episode index -> frames missing from the end of its video slice (the slice
+    ``[from_timestamp, to_timestamp)`` is that much shorter than its rows; the next episode's
+    frames follow at once), as in datasets whose conversion dropped frames.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     root = Path(root)
+    lost = dict(lost_frames or {})
     rng = np.random.default_rng(seed)
     lengths = [
         length if isinstance(length, int) else int(rng.integers(length[0], length[1] + 1))
@@ -251,6 +258,8 @@ def make_lerobot_dataset(
             for k in (
                 "observation.state",
                 "observation.ee_pose",
+                "observation.state.cartesian_position",
+                "observation.state.gripper_position",
                 "action",
                 "timestamp",
                 "frame_index",
@@ -268,6 +277,8 @@ def make_lerobot_dataset(
             actions = np.concatenate([np.diff(states, axis=0), np.zeros((1, 7))], axis=0)
             data_cols["observation.state"] += np.concatenate([states, extra], 1).astype(np.float32).tolist()
             data_cols["observation.ee_pose"] += states.astype(np.float32).tolist()
+            data_cols["observation.state.cartesian_position"] += states[:, :6].astype(np.float32).tolist()
+            data_cols["observation.state.gripper_position"] += states[:, 6].astype(np.float32).tolist()
             data_cols["action"] += actions.astype(np.float32).tolist()
             data_cols["timestamp"] += (np.arange(n) / fps).astype(np.float32).tolist()
             data_cols["frame_index"] += list(range(n))
@@ -286,13 +297,13 @@ def make_lerobot_dataset(
                     f"videos/{camera_key}/chunk_index": 0,
                     f"videos/{camera_key}/file_index": file_index,
                     f"videos/{camera_key}/from_timestamp": video_frames / fps,
-                    f"videos/{camera_key}/to_timestamp": (video_frames + n) / fps,
+                    f"videos/{camera_key}/to_timestamp": (video_frames + n - lost.get(k, 0)) / fps,
                     "meta/episodes/chunk_index": 0,
                     "meta/episodes/file_index": 0,
                 }
             )
-            video.append(frames)
-            video_frames += n
+            video.append(frames[: n - lost.get(k, 0)])
+            video_frames += n - lost.get(k, 0)
             global_index += n
         data_path = root / "data" / "chunk-000" / f"file-{file_index:03d}.parquet"
         data_path.parent.mkdir(parents=True, exist_ok=True)
@@ -300,6 +311,8 @@ def make_lerobot_dataset(
             [
                 ("observation.state", pa.list_(pa.float32(), 8)),
                 ("observation.ee_pose", pa.list_(pa.float32(), 7)),
+                ("observation.state.cartesian_position", pa.list_(pa.float32(), 6)),
+                ("observation.state.gripper_position", pa.float32()),
                 ("action", pa.list_(pa.float32(), 7)),
                 ("timestamp", pa.float32()),
                 ("frame_index", pa.int64()),
@@ -357,6 +370,16 @@ def make_lerobot_dataset(
                 "dtype": "float32",
                 "shape": [7],
                 "names": ["x", "y", "z", "roll", "pitch", "yaw", "gripper"],
+            },
+            "observation.state.cartesian_position": {
+                "dtype": "float32",
+                "shape": [6],
+                "names": {"axes": ["x", "y", "z", "roll", "pitch", "yaw"]},
+            },
+            "observation.state.gripper_position": {
+                "dtype": "float32",
+                "shape": [1],
+                "names": {"axes": ["gripper"]},
             },
             "action": {"dtype": "float32", "shape": [7], "names": None},
             "timestamp": {"dtype": "float32", "shape": [1], "names": None},

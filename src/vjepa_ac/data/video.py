@@ -32,17 +32,67 @@ class VideoDecodeError(RuntimeError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    n_frames: int  # frames in the stream
+    n_frames: int  # frames the file can deliver (not the header's claim; see probe_video)
     fps: float  # container's reported rate (frames/s); 60 on DROID although it records 15 Hz
     height: int  # px
     width: int  # px
     codec: str
+    header_frames: int = 0  # frames the container header claims (0: it claims none)
+
+    @property
+    def truncated(self) -> bool:
+        """True when the header claims frames whose data lies past the end of the file."""
+        return self.header_frames > self.n_frames
+
+
+def _frames_in_file(container, stream, path: Path, rate: float) -> int | None:
+    """Frames the file can deliver, from the container's index (MP4 ``stco``/``stsz``: a
+    truncated file whose index sits at the front still lists every frame), or None without one.
+
+    When packets lie past the end of the file, the tail is decoded from the last keyframe
+    before the cut up to the first error: the decoder holds frames back (B-frame reordering)
+    and fails on the cut packet before it hands them out, so only a decode tells which frames
+    come out. Only truncated files pay for this (one group of pictures).
+    """
+    try:
+        entries = list(stream.index_entries)
+        spans = [(int(e.pos), int(e.size)) for e in entries]
+    except (AttributeError, av.error.FFmpegError):  # older PyAV, or no index
+        return None
+    if not spans:
+        return None
+    size = path.stat().st_size
+    complete = 0
+    for pos, length in spans:
+        if pos < 0 or pos + length > size:
+            break
+        complete += 1
+    if complete == len(spans):
+        return complete
+    keys = [i for i in range(complete) if entries[i].is_keyframe]
+    if not keys:
+        return 0
+    start = stream.start_time or 0
+    tb = float(stream.time_base)
+    container.seek(int(entries[keys[-1]].timestamp), stream=stream, backward=True, any_frame=False)
+    last = -1
+    try:
+        for frame in container.decode(stream):
+            if frame.pts is not None:
+                last = max(last, int(round((frame.pts - start) * tb * rate)))
+    except (av.error.FFmpegError, OSError, ValueError):
+        pass  # the cut packet: frames handed out before it are the ones the file delivers
+    return max(0, min(last + 1, complete))
 
 
 def probe_video(path: str | Path) -> VideoInfo:
     """Frame count, reported rate and size of the first video stream, without decoding.
 
-    The count comes from the container header; when the header has none, packets are counted.
+    The header's frame count is not trusted: with a container index (MP4) the count is the
+    frames whose data lies inside the file (a download cut short keeps an index at the front
+    that lists frames it no longer holds); without one, packets are counted by demuxing.
+    ``VideoInfo.header_frames`` keeps the header's claim (``truncated`` compares the two).
+    Raises ``VideoDecodeError`` naming the file when it cannot be opened.
     """
     path = Path(path)
     try:
@@ -53,15 +103,19 @@ def probe_video(path: str | Path) -> VideoInfo:
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             if not rate:
                 raise VideoDecodeError(f"{path}: the container reports no frame rate")
-            n = int(stream.frames)
-            if n <= 0:
+            header = max(int(stream.frames), 0)
+            n = _frames_in_file(container, stream, path, float(rate))
+            if n is None:
                 n = sum(1 for p in container.demux(stream) if p.size > 0)
+            if header:
+                n = min(n, header)
             return VideoInfo(
                 n,
                 float(rate),
                 stream.codec_context.height,
                 stream.codec_context.width,
                 stream.codec_context.name,
+                header,
             )
     except VideoDecodeError:
         raise

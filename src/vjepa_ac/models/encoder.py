@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from vjepa_ac.config import ConfigError, require
 from vjepa_ac.models.blocks import Block, init_vit_weights
 from vjepa_ac.models.rope import grid_positions, rope_table
 
@@ -32,7 +33,10 @@ ENCODER_PRESETS: dict[str, dict] = {
 class EncoderConfig:
     """V-JEPA 2 ViT. ``preset`` fills width/depth/heads/mlp_ratio; explicit fields must agree."""
 
-    img_size: int = 256  # px, square input side the encoder is used at
+    # px: the input size the encoder is used at, a square side or (height, width) like the public
+    # VisionTransformer's img_size; a square (H, H) is stored as H. The forward pass takes any
+    # size that tiles into patches (RoPE positions follow the input's grid).
+    img_size: int | tuple[int, int] = 256
     patch_size: int = 16  # px
     tubelet_size: int = 2  # frames per temporal patch
     embed_dim: int = 1024  # D
@@ -45,12 +49,19 @@ class EncoderConfig:
     activation_checkpointing: bool = False
 
     def __post_init__(self):
-        if self.img_size % self.patch_size:
-            raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
+        if isinstance(self.img_size, (tuple, list)):
+            require(self, "img_size", len(self.img_size) == 2, "a side or (height, width)")
+            h, w = (int(v) for v in self.img_size)
+            self.img_size = h if h == w else (h, w)
+        for key in ("patch_size", "embed_dim", "depth", "num_heads", "tubelet_size"):
+            require(self, key, getattr(self, key) >= 1, ">= 1")
+        require(self, "img_size", min(self.size_hw) >= 1, ">= 1 px")
+        require(self, "mlp_ratio", 0 < self.mlp_ratio < 1e3, "in (0, 1000)")
+        require(self, "norm_eps", 0 < self.norm_eps < 1, "in (0, 1)")
+        if any(v % self.patch_size for v in self.size_hw):
+            raise ConfigError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}", key="img_size")
         if self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
-        if self.tubelet_size < 1 or self.depth < 1:
-            raise ValueError("tubelet_size and depth must be >= 1")
+            raise ConfigError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}", key="embed_dim")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "EncoderConfig":
@@ -59,14 +70,29 @@ class EncoderConfig:
         return cls(**{**ENCODER_PRESETS[name], **overrides})
 
     @property
+    def size_hw(self) -> tuple[int, int]:
+        """(height, width) in px."""
+        return (self.img_size, self.img_size) if isinstance(self.img_size, int) else tuple(self.img_size)
+
+    @property
+    def grid_hw(self) -> tuple[int, int]:
+        """Patches per column and per row: (H / p, W / p)."""
+        h, w = self.size_hw
+        return h // self.patch_size, w // self.patch_size
+
+    @property
     def grid(self) -> int:
-        """Patches per side (16 at 256 px)."""
-        return self.img_size // self.patch_size
+        """Patches per side (16 at 256 px); square sizes only (use ``grid_hw`` otherwise)."""
+        gh, gw = self.grid_hw
+        if gh != gw:
+            raise ValueError(f"img_size {self.img_size} is not square: use grid_hw {self.grid_hw}")
+        return gh
 
     @property
     def tokens_per_frame(self) -> int:
-        """N: tokens of one frame in the AC per-frame encoding."""
-        return self.grid * self.grid
+        """N: tokens of one frame in the AC per-frame encoding (H/p x W/p)."""
+        gh, gw = self.grid_hw
+        return gh * gw
 
 
 class PatchEmbed3D(nn.Module):

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from vjepa_ac.config import require
 from vjepa_ac.models.blocks import Block, init_vit_weights
 from vjepa_ac.models.rope import grid_positions, rope_table
 
@@ -33,6 +34,11 @@ PREDICTOR_PRESETS: dict[str, dict] = {
     "small": dict(width=384, depth=6, num_heads=6, mlp_ratio=4.0),
     "tiny": dict(width=192, depth=4, num_heads=3, mlp_ratio=4.0),
 }
+
+
+# LayerNorm eps of the released predictor (the public vit_ac_predictor factory's; the public
+# VisionTransformerPredictorAC class alone defaults to nn.LayerNorm's 1e-5)
+PREDICTOR_NORM_EPS = 1e-6
 
 
 @dataclass
@@ -55,6 +61,10 @@ class PredictorConfig:
 
     def __post_init__(self):
         self.img_size = tuple(self.img_size)
+        for key in ("patch_size", "embed_dim", "width", "depth", "num_heads", "action_dim"):
+            require(self, key, getattr(self, key) >= 1, ">= 1")
+        require(self, "mlp_ratio", 0 < self.mlp_ratio < 1e3, "in (0, 1000)")
+        require(self, "img_size", len(self.img_size) == 2 and min(self.img_size) >= 1, "(height, width) >= 1 px")
         if any(s % self.patch_size for s in self.img_size):
             raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
         if self.width % self.num_heads:
@@ -130,9 +140,9 @@ class ACPredictor(nn.Module):
             # present in released state dicts whether used or not
             self.extrinsics_encoder = nn.Linear(EXTRINSICS_DIM, cfg.width)
             self.predictor_blocks = nn.ModuleList(
-                Block(cfg.width, cfg.num_heads, cfg.mlp_ratio, qkv_bias=True, norm_eps=1e-6) for _ in range(cfg.depth)
+                Block(cfg.width, cfg.num_heads, cfg.mlp_ratio, qkv_bias=True, norm_eps=PREDICTOR_NORM_EPS) for _ in range(cfg.depth)
             )
-            self.predictor_norm = nn.LayerNorm(cfg.width, eps=1e-6)
+            self.predictor_norm = nn.LayerNorm(cfg.width, eps=PREDICTOR_NORM_EPS)
             self.predictor_proj = nn.Linear(cfg.width, cfg.embed_dim)
         if str(device) != "meta":
             init_vit_weights(self, self.predictor_blocks)

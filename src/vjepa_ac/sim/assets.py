@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import mujoco
 import numpy as np
 
+from vjepa_ac.atomic import atomic_write_text
 from vjepa_ac.sim.rotations import quat_to_mat
 
 ROBOSUITE_PIN = "1.5.2"
@@ -91,10 +91,7 @@ def _write_obj(path: Path, v: np.ndarray, f: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"v {x:.6g} {y:.6g} {z:.6g}" for x, y, z in v]
     lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in f]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as out:
-        out.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, "\n".join(lines) + "\n", fsync=False)
 
 
 def decimated_mesh(file: Path, scale: str | None, keep: float, min_faces: int, cache_dir: Path) -> Path | None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vjepa_ac.atomic import atomic_write_json
 from vjepa_ac.config import to_dict
 from vjepa_ac.data.droid_writer import CameraRecording, EpisodeRecord, episode_folder, write_droid_episode
 from vjepa_ac.sim import policies as P
@@ -250,10 +251,7 @@ def _done_path(cfg: CollectConfig, index: int) -> Path:
 
 
 def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    tmp.replace(path)
+    atomic_write_json(path, obj)
 
 
 def _pool_worker_main(cfg: CollectConfig, indices: list[int], queue) -> None:

@@ -7,7 +7,6 @@ without training code; they are re-exported here for the training loop.
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vjepa_ac.atomic import atomic_open
 from vjepa_ac.runs import (  # noqa: F401  (re-exported for the training loop)
     CHECKPOINT_FORMAT,
     checkpoint_path,
@@ -24,35 +24,11 @@ from vjepa_ac.runs import (  # noqa: F401  (re-exported for the training loop)
 )
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """Write ``obj`` to ``path`` so that ``path`` is either the old file or the complete new one:
-    save to a temporary file in the same folder, fsync, ``os.replace``, fsync the folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    """``torch.save(obj)`` to ``path`` through ``vjepa_ac.atomic.atomic_path``: ``path`` is
+    either the old file or the complete new one (temporary file, fsync, ``os.replace``)."""
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def prune_checkpoints(folder: str | Path, keep_last: int) -> list[Path]:

@@ -8,11 +8,12 @@ are errors naming the fields (``vjepa_ac.config``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from vjepa_ac.config import ConfigError
+from vjepa_ac.config import ConfigError, require, require_seed
 from vjepa_ac.data.clips import ClipConfig
 from vjepa_ac.data.index import DataConfig
 from vjepa_ac.models.encoder import EncoderConfig
@@ -33,23 +34,25 @@ class OptimConfig:
     weight_decay: float = 0.04  # constant; matrices (ndim >= 2) only, never biases or norms
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
-    grad_clip: float = (
-        1.01  # max global L2 norm of the gradients; 0 disables clipping (the norm is still logged)
-    )
+    # max global L2 norm of the gradients; 0 disables clipping (the norm is still logged). 1.01 is
+    # the paper's; the public training code never clips (docs/faithfulness.md)
+    grad_clip: float = 1.01
+    # a NaN/Inf gradient norm with a finite loss: "stop" the run (naming the last good
+    # checkpoint), or "skip" the update and go on, as the public code's GradScaler does.
+    # A non-finite loss always stops (the public code asserts on it too)
+    on_nonfinite_grad: Literal["stop", "skip"] = "stop"
 
     def __post_init__(self) -> None:
-        if min(self.warmup, self.constant, self.anneal) < 0:
-            raise ConfigError(
-                f"warmup/constant/anneal must be >= 0, got {self.warmup}/{self.constant}/{self.anneal}"
-            )
+        for key in ("warmup", "constant", "anneal"):
+            require(self, key, getattr(self, key) >= 0, ">= 0 steps")
         if self.total_steps < 1:
-            raise ConfigError("warmup + constant + anneal must be >= 1 step")
-        if min(self.start_lr, self.peak_lr, self.final_lr) < 0:
-            raise ConfigError("start_lr, peak_lr and final_lr must be >= 0")
-        if self.weight_decay < 0 or self.grad_clip < 0 or self.eps <= 0:
-            raise ConfigError("weight_decay and grad_clip must be >= 0 and eps > 0")
-        if not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ConfigError(f"betas must be in [0, 1), got {self.betas}")
+            raise ConfigError("warmup + constant + anneal must be >= 1 step", key="warmup")
+        for key in ("start_lr", "peak_lr", "final_lr"):
+            require(self, key, 0 <= getattr(self, key) < 1e3, "in [0, 1000) (a learning rate)")
+        require(self, "weight_decay", 0 <= self.weight_decay < 1e3, "in [0, 1000)")
+        require(self, "eps", 0 < self.eps < 1, "in (0, 1)")
+        require(self, "grad_clip", 0 <= self.grad_clip < math.inf, "a finite norm >= 0 (0: no clipping)")
+        require(self, "betas", all(0.0 <= b < 1.0 for b in self.betas), "two numbers in [0, 1)")
 
     @property
     def total_steps(self) -> int:
@@ -95,13 +98,13 @@ class ModelConfig:
                 f"model.predictor.embed_dim ({pred.embed_dim}) must equal model.encoder.embed_dim "
                 f"({enc.embed_dim}): the predictor reads the encoder's features"
             )
-        if tuple(pred.img_size) != (enc.img_size, enc.img_size) or pred.patch_size != enc.patch_size:
+        if tuple(pred.img_size) != enc.size_hw or pred.patch_size != enc.patch_size:
             raise ConfigError(
                 f"model.predictor.img_size/patch_size ({tuple(pred.img_size)}/{pred.patch_size}) must match "
                 f"model.encoder.img_size/patch_size ({enc.img_size}/{enc.patch_size})"
             )
-        if self.encoder_frames_per_call < 1:
-            raise ConfigError("model.encoder_frames_per_call must be >= 1")
+        require(self, "encoder_frames_per_call", self.encoder_frames_per_call >= 1, ">= 1")
+        require_seed(self, "init_seed")
 
 
 @dataclass
@@ -124,8 +127,8 @@ class TrainDataConfig:
     prefetch_factor: int = 2  # micro-batches each worker loads ahead
 
     def __post_init__(self) -> None:
-        if self.num_workers < 0 or self.prefetch_factor < 1:
-            raise ConfigError("data.num_workers must be >= 0 and data.prefetch_factor >= 1")
+        require(self, "num_workers", self.num_workers >= 0, ">= 0")
+        require(self, "prefetch_factor", self.prefetch_factor >= 1, ">= 1")
         if self.source == "features" and self.feature_cache is None:
             raise ConfigError(
                 "data.source=features needs data.feature_cache (a folder written by vjepa-ac encode)"
@@ -153,6 +156,9 @@ class TrainConfig:
     batch_size: int = 256  # clips per optimizer step, all processes and micro-steps together (paper: 256)
     micro_batch_size: int = 8  # clips per process per forward/backward (released: 8 per GPU)
     rollout_steps: int = 2  # predicted frames in the rollout loss (paper: 2)
+    # "fixed": the rollout starts from [h_1, pred_2] (public code since PR #25); "pre_pr25": from
+    # [h_1, pred_3] as the public code did before it (the released checkpoint's likely objective)
+    rollout_objective: Literal["fixed", "pre_pr25"] = "fixed"
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda:LOCAL_RANK when available
     amp: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bfloat16 autocast on CUDA, fp32 on CPU
     compile: bool = False  # torch.compile the predictor
@@ -168,8 +174,9 @@ class TrainConfig:
     progress_bar: bool = True
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.micro_batch_size < 1:
-            raise ConfigError("batch_size and micro_batch_size must be >= 1")
+        require_seed(self, "seed")
+        require(self, "batch_size", self.batch_size >= 1, ">= 1")
+        require(self, "micro_batch_size", self.micro_batch_size >= 1, ">= 1")
         if self.batch_size % self.micro_batch_size:
             raise ConfigError(
                 f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
@@ -181,17 +188,19 @@ class TrainConfig:
                 f"({self.model.encoder.img_size}): frames go to the encoder at that size"
             )
         t = self.data.frames_per_clip
+        if self.rollout_objective == "pre_pr25" and t < 3:
+            raise ConfigError(
+                f"rollout_objective=pre_pr25 needs data.clips.frames_per_clip >= 3 (it starts from pred_3), got {t}",
+                key="rollout_objective",
+            )
         if not 1 <= self.rollout_steps <= t - 1:
             raise ConfigError(
                 f"rollout_steps ({self.rollout_steps}) must be in [1, frames_per_clip - 1 = {t - 1}] "
                 f"(data frames_per_clip = {t})"
             )
-        if (
-            min(self.log_every, self.ckpt_every, self.keep_last) < 1
-            or self.val_every < 0
-            or self.val_clips < 1
-        ):
-            raise ConfigError("log_every, ckpt_every, keep_last and val_clips must be >= 1, val_every >= 0")
+        for key in ("log_every", "ckpt_every", "keep_last", "val_clips"):
+            require(self, key, getattr(self, key) >= 1, ">= 1")
+        require(self, "val_every", self.val_every >= 0, ">= 0 (0: never)")
 
     @property
     def total_steps(self) -> int:

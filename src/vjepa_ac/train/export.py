@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from vjepa_ac.atomic import atomic_path, atomic_write_json
 from vjepa_ac.models.predictor import ACPredictor
 from vjepa_ac.official import export_predictor, load_predictor, read_checkpoint, released_predictor_kwargs
 from vjepa_ac.runs import load_checkpoint, predictor_from_state
@@ -40,12 +41,9 @@ def export_predictor_files(predictor: ACPredictor, folder: str | Path) -> dict[s
         "kwargs": folder / "predictor_kwargs.json",
     }
     atomic_torch_save({"predictor": state, KWARGS_KEY: kwargs}, paths["pt"])
-    tmp = paths["safetensors"].with_name(paths["safetensors"].name + ".tmp")
-    save_file(state, str(tmp), metadata={KWARGS_KEY: json.dumps(kwargs)})
-    tmp.replace(paths["safetensors"])
-    tmp = paths["kwargs"].with_name(paths["kwargs"].name + ".tmp")
-    tmp.write_text(json.dumps(kwargs, indent=1))
-    tmp.replace(paths["kwargs"])
+    with atomic_path(paths["safetensors"]) as tmp:
+        save_file(state, str(tmp), metadata={KWARGS_KEY: json.dumps(kwargs)})
+    atomic_write_json(paths["kwargs"], kwargs)
     return paths
 
 

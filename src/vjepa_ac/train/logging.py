@@ -16,6 +16,8 @@ import logging
 import math
 from pathlib import Path
 
+from vjepa_ac.atomic import atomic_open
+
 log = logging.getLogger("vjepa_ac.train")
 
 TRAIN_CSV = "metrics.csv"
@@ -34,13 +36,14 @@ class CsvLog:
                 self.fields = next(csv.reader(f), None)
 
     def truncate_after(self, step: int) -> None:
-        """Drop rows logged after ``step`` (a resumed run logs them again)."""
-        if not self.path.is_file():
+        """Drop rows logged after ``step`` (a resumed run logs them again), and any row a kill
+        cut short (missing fields or an unreadable step). The file is rewritten atomically."""
+        if not self.path.is_file() or not self.fields:
             return
         rows = read_csv(self.path)
-        kept = [r for r in rows if int(float(r["step"])) <= step]
-        if len(kept) != len(rows) and self.fields:
-            with open(self.path, "w", newline="") as f:
+        kept = [r for r in rows if _complete(r, self.fields) and _step(r) <= step]
+        if len(kept) != len(rows):
+            with atomic_open(self.path, "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=self.fields)
                 w.writeheader()
                 w.writerows(kept)
@@ -54,6 +57,17 @@ class CsvLog:
             if new:
                 w.writeheader()
             w.writerow(row)
+
+
+def _step(row: dict) -> float:
+    try:
+        return float(row["step"])
+    except (TypeError, ValueError, KeyError):
+        return math.inf
+
+
+def _complete(row: dict, fields: list[str]) -> bool:
+    return None not in row and all(row.get(k) is not None for k in fields)
 
 
 def read_csv(path: str | Path) -> list[dict]:
@@ -78,8 +92,12 @@ class RunLogger:
         self.run_dir = Path(run_dir)
         self.train_csv = CsvLog(self.run_dir / TRAIN_CSV)
         self.val_csv = CsvLog(self.run_dir / VAL_CSV)
-        self.train_csv.truncate_after(start_step)
-        self.val_csv.truncate_after(start_step)
+        # rows after the checkpoint resumed from are logged again. A validation at step k runs
+        # before checkpoint k is written, so its row is kept; a run that starts over from step 0
+        # (killed before its first checkpoint) validates step 0 again, so nothing is kept then.
+        keep = start_step if start_step > 0 else -1
+        self.train_csv.truncate_after(keep)
+        self.val_csv.truncate_after(keep)
         self.tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter

@@ -10,7 +10,6 @@ all nodes (checkpoints are written by rank 0 and read by every rank on resume).
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -22,6 +21,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from vjepa_ac.atomic import atomic_write_json, remove_stale_temps
 from vjepa_ac.config import save_config, to_dict
 from vjepa_ac.models.encoder import FrameEncoder
 from vjepa_ac.models.predictor import ACPredictor
@@ -33,6 +33,7 @@ from vjepa_ac.train.datasets import BatchStream, DataPosition, EpochShardSampler
 from vjepa_ac.train.export import export_predictor_files
 from vjepa_ac.train.logging import RunLogger, plot_loss_curves
 from vjepa_ac.train.optim import build_optimizer
+from vjepa_ac.train.runlock import RunLock
 from vjepa_ac.train.runtime import (
     Distributed,
     StopSignal,
@@ -87,10 +88,11 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False) -> TrainResult:
     """Train the predictor of ``cfg``; ``resume=True`` continues from the run folder's latest
     checkpoint (or starts when there is none), a path continues from that checkpoint."""
     d, device = init_distributed(cfg.device)
-    handler = None
+    handler, lock = None, None
     try:
         if d.is_main:
-            cfg.run_dir.mkdir(parents=True, exist_ok=True)
+            # one trainer per run folder: refuse a second one before it writes anything
+            lock = RunLock(cfg.run_dir).acquire()
             handler = logging.FileHandler(cfg.run_dir / "train.log")
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             logging.getLogger("vjepa_ac").addHandler(handler)
@@ -101,6 +103,8 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False) -> TrainResult:
         if handler is not None:
             logging.getLogger("vjepa_ac").removeHandler(handler)
             handler.close()
+        if lock is not None:
+            lock.release()
         if dist.is_initialized():
             dist.destroy_process_group()
 
@@ -195,7 +199,7 @@ def setup(
             position.epoch,
             position.samples_in_epoch,
         )
-    model = WorldModelObjective(predictor, cfg.rollout_steps)
+    model = WorldModelObjective(predictor, cfg.rollout_steps, cfg.rollout_objective == "pre_pr25")
     if d.world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
@@ -264,11 +268,17 @@ def speed_metrics(run: Run, seconds: float, data_seconds: float) -> dict:
 
 
 def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: torch.device) -> TrainResult:
+    if d.is_main:
+        # temporary files of a save that was killed (this process holds the run lock, so no
+        # other writer is in flight); at paper size each is a full checkpoint (GBs)
+        for stale in remove_stale_temps(cfg.run_dir / "checkpoints") + remove_stale_temps(cfg.run_dir):
+            log.warning("removed %s, left by an interrupted save", stale)
     resume_from = _resume_path(cfg, resume)
     if d.is_main:
         save_config(cfg, cfg.run_dir / "config.yaml")
     run, step, last_ckpt = setup(cfg, resume_from, d, device)
     total, metrics, stopped = cfg.total_steps, {}, "finished"
+    decode_failures = 0  # clips of this process replaced after a decode error, since this (re)start
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if step == 0 and run.val_set is not None and cfg.val_every:
@@ -291,11 +301,15 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
                         amp_dtype=run.amp,
                     )
                 except NonFiniteLossError as err:
-                    err = NonFiniteLossError(err.step, err.terms, str(last_ckpt) if last_ckpt else None)
+                    err = err.with_context(str(last_ckpt) if last_ckpt else None, batch_clips(batches))
                     _report_nonfinite(cfg.run_dir, err, d.is_main)
                     raise err from None
                 step += 1
+                if metrics.get("skipped"):
+                    log.warning("step %d: non-finite gradient norm, update skipped (optim.on_nonfinite_grad=skip)", step)
+                decode_failures += count_decode_failures(batches)
                 metrics.update(speed_metrics(run, time.perf_counter() - t0, t_data))
+                metrics["decode_failures"] = decode_failures
                 if run.logger:
                     if step % cfg.log_every == 0 or step == total:
                         run.logger.train(step, metrics)
@@ -322,8 +336,36 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
     return TrainResult(step, stopped, cfg.run_dir, last_ckpt, metrics)
 
 
+def count_decode_failures(micro_batches: list[dict]) -> int:
+    """Clips replaced after a decode error while loading a step's micro-batches (this process)."""
+    return sum(int(b["decode_failures"].sum()) for b in micro_batches if "decode_failures" in b)
+
+
+def batch_clips(micro_batches: list[dict]) -> list[str]:
+    """``"<episode_id> [<camera>] rows a..b"`` for every clip of a step's micro-batches (this
+    process's share); clips without ids (synthetic data) are named by their batch position."""
+    names = []
+    for m, batch in enumerate(micro_batches):
+        ids = batch.get("episode_id")
+        if ids is None:
+            continue
+        cameras = batch.get("camera") or [""] * len(ids)
+        rows = batch.get("rows")
+        for i, (eid, cam) in enumerate(zip(ids, cameras)):
+            span = f" rows {int(rows[i][0])}..{int(rows[i][-1])}" if rows is not None else ""
+            names.append(f"{eid}{f' [{cam}]' if cam else ''}{span}")
+    return names
+
+
 def _report_nonfinite(run_dir: Path, err: NonFiniteLossError, is_main: bool) -> None:
     log.error("%s", err)
     if is_main:
-        info = {"step": err.step, "terms": err.terms, "last_checkpoint": err.last_checkpoint}
-        (run_dir / "nonfinite.json").write_text(json.dumps(info, indent=1))
+        info = {
+            "step": err.step,
+            "what": err.what,
+            "terms": err.terms,
+            "last_checkpoint": err.last_checkpoint,
+            "nonfinite_after_update": err.bad_tensors,
+            "clips": err.clips,
+        }
+        atomic_write_json(run_dir / "nonfinite.json", info)

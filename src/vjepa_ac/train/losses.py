@@ -50,12 +50,19 @@ def rollout(predictor: nn.Module, z_first_pred: Tensor, cache, actions: Tensor, 
 
 
 def world_model_losses(predictor: nn.Module, h_raw: Tensor, actions: Tensor, states: Tensor,
-                       extrinsics: Tensor | None = None, rollout_steps: int = 2) -> tuple[Tensor, Tensor]:
+                       extrinsics: Tensor | None = None, rollout_steps: int = 2, *,
+                       legacy_rollout: bool = False) -> tuple[Tensor, Tensor]:
     """Teacher-forcing and rollout L1 losses of one clip batch.
 
     h_raw: [B, T*N, D] raw encoder features (layer-normed here); actions: [B, T-1, 7];
     states: [B, T, 7]; extrinsics: [B, T, 6] or None. ``rollout_steps`` predicted frames enter
     the rollout loss (2 in the paper); gradients flow through the recurrence.
+
+    ``legacy_rollout=True`` is the public training code before facebookresearch/vjepa2 PR #25
+    (commit 93366fe, June 2025), which the released checkpoint was likely trained with: the
+    rollout starts from [h_1, pred_3] instead of [h_1, pred_2], where pred_3 is the
+    teacher-forced prediction of frame 3 (from h_1, h_2); its first term compares pred_3 with
+    h_2 and the next step predicts frame 3 from it. Needs T >= 3.
     """
     B, TN, _ = h_raw.shape
     T = states.shape[1]
@@ -67,5 +74,11 @@ def world_model_losses(predictor: nn.Module, h_raw: Tensor, actions: Tensor, sta
     h = normalize_reps(h_raw)
     z_tf, cache = teacher_forcing(predictor, h, actions, states, extrinsics)
     tf_loss = l1_to_targets(z_tf, h, n)
-    z_ar = rollout(predictor, z_tf[:, :n], cache, actions, states, rollout_steps, extrinsics)
+    if legacy_rollout:
+        if T < 3:
+            raise ValueError(f"legacy_rollout needs clips of >= 3 frames (it starts from pred_3), got {T}")
+        first = z_tf[:, n : 2 * n]  # [B, N, D] pred_3, fed as if it were frame 2 (pre-PR #25)
+    else:
+        first = z_tf[:, :n]  # [B, N, D] pred_2
+    z_ar = rollout(predictor, first, cache, actions, states, rollout_steps, extrinsics)
     return tf_loss, l1_to_targets(z_ar, h, n)

@@ -26,15 +26,68 @@ from vjepa_ac.train.schedule import wsd_lr
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A NaN/Inf loss or gradient norm; no parameter was updated. Names the step and the terms."""
+    """A NaN/Inf loss, gradient norm, or updated weight / optimizer state at ``step``.
 
-    def __init__(self, step: int, terms: dict[str, float], last_checkpoint: str | None = None):
+    ``what`` says which: ``"loss"`` and ``"gradient norm"`` are caught before any parameter
+    changes; ``"update"`` right after ``optimizer.step()`` (e.g. a NaN weight decay), before
+    anything is saved, so the checkpoint named ``last_checkpoint`` always holds finite values.
+    ``clips`` names the clips of the failing batch (``"<episode_id> [<camera>] rows a..b"``),
+    filled in by the training loop, so a bad episode can be found.
+    """
+
+    def __init__(
+        self,
+        step: int,
+        terms: dict[str, float],
+        last_checkpoint: str | None = None,
+        *,
+        what: str = "loss",
+        clips: list[str] | None = None,
+        bad_tensors: list[str] | None = None,
+    ):
         self.step, self.terms, self.last_checkpoint = step, terms, last_checkpoint
+        self.what, self.clips, self.bad_tensors = what, list(clips or []), list(bad_tensors or [])
         shown = ", ".join(f"{k}={v:.6g}" for k, v in terms.items())
         where = (
             f"; last good checkpoint: {last_checkpoint}" if last_checkpoint else "; no checkpoint written yet"
         )
-        super().__init__(f"non-finite loss at step {step} ({shown}){where}")
+        bad = f"; non-finite after the update: {', '.join(self.bad_tensors[:5])}" if self.bad_tensors else ""
+        named = ""
+        if self.clips:
+            more = f" and {len(self.clips) - 10} more" if len(self.clips) > 10 else ""
+            named = f"; clips of the failing batch: {'; '.join(self.clips[:10])}{more}"
+        super().__init__(f"non-finite {what} at step {step} ({shown}){bad}{where}{named}")
+
+    def with_context(self, last_checkpoint: str | None, clips: list[str]) -> "NonFiniteLossError":
+        """The same error, naming the last good checkpoint and the clips of the failing batch."""
+        return NonFiniteLossError(
+            self.step,
+            self.terms,
+            last_checkpoint,
+            what=self.what,
+            clips=clips,
+            bad_tensors=self.bad_tensors,
+        )
+
+
+def nonfinite_tensors(optimizer: torch.optim.Optimizer) -> list[str]:
+    """Names of the parameters (``param[g.i]``) and optimizer-state entries (``state[g.i].key``)
+    holding a NaN/Inf, for every parameter of ``optimizer``; [] when all are finite."""
+    tensors, names = [], []
+    for g, group in enumerate(optimizer.param_groups):
+        for i, p in enumerate(group["params"]):
+            tensors.append(p.detach())
+            names.append(f"param[{g}.{i}]")
+            for key, v in optimizer.state.get(p, {}).items():
+                if torch.is_tensor(v) and v.is_floating_point():
+                    tensors.append(v)
+                    names.append(f"state[{g}.{i}].{key}")
+    if not tensors:
+        return []
+    finite = torch.stack([t.isfinite().all() for t in tensors])  # [n] bool, one sync below
+    if bool(finite.all()):
+        return []
+    return [n for n, ok in zip(names, finite.tolist()) if not ok]
 
 
 @dataclass
@@ -97,14 +150,21 @@ class WorldModelObjective(nn.Module):
     micro-step keeps gradient synchronisation (and ``no_sync`` during accumulation) standard.
     """
 
-    def __init__(self, predictor: nn.Module, rollout_steps: int):
+    def __init__(self, predictor: nn.Module, rollout_steps: int, legacy_rollout: bool = False):
         super().__init__()
         self.predictor = predictor
         self.rollout_steps = rollout_steps
+        self.legacy_rollout = legacy_rollout  # TrainConfig.rollout_objective == "pre_pr25"
 
     def forward(self, h_raw: Tensor, actions: Tensor, states: Tensor, extrinsics: Tensor | None = None):
         return world_model_losses(
-            self.predictor, h_raw, actions, states, extrinsics, rollout_steps=self.rollout_steps
+            self.predictor,
+            h_raw,
+            actions,
+            states,
+            extrinsics,
+            rollout_steps=self.rollout_steps,
+            legacy_rollout=self.legacy_rollout,
         )
 
 
@@ -134,10 +194,14 @@ def train_step(
     so equal-sized micro-batches give the gradient of the mean loss over the global batch (DDP
     averages over processes). The lr of ``step`` (0-based) comes from ``wsd_lr``. Raises
     ``NonFiniteLossError`` (before any parameter changes) when the loss or the gradient norm is
-    NaN/Inf.
+    NaN/Inf, and (``what="update"``) when a weight or an AdamW moment is NaN/Inf after the update.
+
+    With ``optim.on_nonfinite_grad="skip"`` a NaN/Inf gradient norm (finite loss) skips the
+    update instead, as the public code's loss scaler does, and the step reports ``skipped=1``.
 
     Returns detached metrics: ``loss``, ``loss_tf``, ``loss_rollout`` (means over the global
-    batch), ``lr``, ``grad_norm`` (before clipping), ``clipped`` (1.0 when clipped).
+    batch), ``lr``, ``grad_norm`` (before clipping), ``clipped`` (1.0 when clipped),
+    ``skipped`` (1.0 when the update was skipped).
     """
     lr = wsd_lr(step, **optim.schedule())
     set_lr(optimizer, lr)
@@ -163,7 +227,12 @@ def train_step(
     grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
     if not math.isfinite(grad_norm):
         optimizer.zero_grad(set_to_none=True)
-        raise NonFiniteLossError(step, {**terms, "grad_norm": grad_norm})
+        if optim.on_nonfinite_grad == "skip":  # like the public GradScaler: no update, go on
+            return {**terms, "grad_norm": grad_norm, "clipped": 0.0, "skipped": 1.0}
+        raise NonFiniteLossError(step, {**terms, "grad_norm": grad_norm}, what="gradient norm")
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return {**terms, "grad_norm": grad_norm, "clipped": float(grad_norm > max_norm)}
+    bad = nonfinite_tensors(optimizer)
+    if bad:  # the update itself (lr, weight decay, eps) made weights or moments non-finite
+        raise NonFiniteLossError(step, {**terms, "grad_norm": grad_norm}, what="update", bad_tensors=bad)
+    return {**terms, "grad_norm": grad_norm, "clipped": float(grad_norm > max_norm), "skipped": 0.0}

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vjepa_ac.config import ConfigError
+from vjepa_ac.config import require, require_seed
 from vjepa_ac.data.poses import states_to_actions
 
 SPLITS = {"train": 0, "val": 1}
@@ -39,8 +39,9 @@ class SyntheticConfig:
     vary_with_epoch: bool = False  # draw new clips every epoch (like random windows of real episodes)
 
     def __post_init__(self) -> None:
-        if min(self.train_clips, self.val_clips, self.episodes) < 1:
-            raise ConfigError("data.synthetic.train_clips, val_clips and episodes must be >= 1")
+        for key in ("train_clips", "val_clips", "episodes"):
+            require(self, key, getattr(self, key) >= 1, ">= 1")
+        require_seed(self, "seed")
 
 
 def random_walk_states(rng: np.random.Generator, frames: int) -> np.ndarray:
