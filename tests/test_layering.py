@@ -17,7 +17,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = SRC / "vjepa_ac"
-TOP_LEVEL_OK = {"vjepa_ac", "vjepa_ac.config"}  # the version string and typed-config helpers: used everywhere
+TOP_LEVEL_OK = {"vjepa_ac", "vjepa_ac.config", "vjepa_ac.atomic"}  # version string, typed configs, atomic writes: used everywhere
 
 
 def _module_name(path: Path) -> str:
