@@ -111,6 +111,18 @@ def test_planner_settings_resolve_on_the_server_defaults_within_bounds():
     ({"num_samples": "many"}, "planner"),
     ({"num_elites": 1}, "planner"),
     ([1, 2], "planner"),
+    # numbers: non-finite, or outside the bounds that keep the search finite in float32
+    ({"min_std": float("nan")}, "planner.min_std"),
+    ({"gripper_round": float("nan")}, "planner.gripper_round"),
+    ({"xyz_radius": float("inf")}, "planner.xyz_radius"),
+    ({"xyz_radius": 1e30}, "planner.xyz_radius"),
+    ({"init_std_xyz": 1e300}, "planner.init_std_xyz"),
+    ({"rot_limit": 4.0}, "planner.rot_limit"),
+    ({"num_samples": float("nan")}, "planner.num_samples"),
+    ({"horizon": float("-inf")}, "planner.horizon"),
+    ({"search": ["xyz", float("nan")]}, "planner.search"),
+    ({"method": "mppi", "temperature": float("inf")}, "planner.temperature"),
+    ({"method": "mppi", "temperature": 1e-30}, "planner.temperature"),
 ])
 def test_bad_planner_settings_are_422_with_the_field(spec, field):
     e = _err(resolve_planner, spec, CFG)
@@ -131,6 +143,11 @@ def test_plan_request_parses_and_bad_fields_are_named():
         ({k: v for k, v in plan_body().items() if k != "goal_images"}, "goal_id"),  # neither
         (plan_body(init_mean=[[0.0] * 7] * 2), "init_mean"),
         (plan_body(init_mean=[[float("inf")] + [0.0] * 6]), "init_mean"),
+        ({**plan_body(), "state": [1e300] + [0.0] * 6}, "state"),  # finite in float64, inf in float32
+        ({**plan_body(), "state": [0.0] * 6 + [-1e4]}, "state"),  # past MAX_ABS_VECTOR
+        (plan_body(init_mean=[[0.0] * 6 + [1e300]]), "init_mean"),
+        (plan_body(timeout_s=float("nan")), "timeout_s"),
+        (plan_body(seed=1e300), "seed"),
         (plan_body(timeout_s=1e9), "timeout_s"),
         (plan_body(seed=-1), "seed"),
         (plan_body(colour="red"), "colour"),
@@ -155,6 +172,13 @@ def test_serve_config_binds_loopback_by_default_and_names_bad_fields():
     assert is_loopback("localhost") and is_loopback("::1") and not is_loopback("0.0.0.0")
     for kwargs, name in [({"queue_size": 0}, "queue_size"), ({"timeout_s": 0}, "timeout_s"),
                          ({"min_image_side": 64, "max_image_side": 32}, "min_image_side"),
-                         ({"preset": "fast"}, "preset"), ({"planner": {"num_samples": 10**6}}, "planner")]:
+                         ({"preset": "fast"}, "preset"), ({"planner": {"num_samples": 10**6}}, "planner"),
+                         ({"planner": {"min_std": float("nan")}}, "planner.min_std")]:
         with pytest.raises(ConfigError, match=name):
             ServeConfig(**kwargs)
+
+
+def test_a_bad_entry_is_named_by_its_index():
+    e = _err(parse_plan_request, plan_body(init_mean=[[0.0] * 7, [0.0] * 3 + [1e300] + [0.0] * 3]),
+             ServeConfig(planner={"horizon": 2}))
+    assert e.field == "init_mean" and "init_mean[1][3] = 1e+300" in e.message

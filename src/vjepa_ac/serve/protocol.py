@@ -21,7 +21,7 @@ import io
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from vjepa_ac.serve.config import ServeConfig
 
 PlannerConfig = CEMConfig | MPPIConfig
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 JSON = "application/json"
 MSGPACK = "application/msgpack"
@@ -46,6 +47,28 @@ _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG"}
 PLANNER_METHODS: dict[str, type] = {"cem": CEMConfig, "mppi": MPPIConfig}
 # planner fields a request may not set: the server sizes its own chunks (ServeConfig.max_batch)
 SERVER_PLANNER_FIELDS = ("chunk_size",)
+
+# Bounds of the real-valued planner settings a request (or ServeConfig.planner) may set, in the
+# units of plan/config.py, [low, high] inclusive (the configs' own checks, e.g. > 0, apply too).
+# They are far outside any useful setting (the paper's xyz_radius is 0.075 m) and keep every
+# number the search computes finite in float32: a 1e30 m radius would reach the world model as
+# a 1e30 m action and come back as NaN energies.
+PLANNER_FLOAT_BOUNDS: dict[str, tuple[float, float]] = {
+    "xyz_radius": (0.0, 1.0),  # m per step
+    "rot_limit": (0.0, math.pi),  # rad per step
+    "gripper_limit": (0.0, 2.0),  # closure change per step (closure is 0..1)
+    "init_std_xyz": (0.0, 1.0),  # m
+    "init_std_rot": (0.0, math.pi),  # rad
+    "init_std_gripper": (0.0, 2.0),
+    "min_std": (0.0, 1.0),  # same units as the std it floors
+    "momentum_mean": (0.0, 1.0),
+    "momentum_std": (0.0, 1.0),
+    "gripper_round": (0.0, 2.0),
+    "temperature": (1e-6, 1e6),  # MPPI, in units of the energy scale
+}
+# |entry| bound of state and init_mean: far outside any arm's workspace (m, rad, closure), and
+# small enough that the world model's float32 arithmetic on them stays finite
+MAX_ABS_VECTOR = 1e3
 
 PLAN_KEYS = ("image", "state", "goal_id", "goal_images", "planner", "init_mean", "seed", "timeout_s")
 GOAL_KEYS = ("images",)
@@ -185,11 +208,14 @@ def _decode_encoded(data: bytes, encoding: str, cfg: ServeConfig, field: str) ->
 # numbers and planner settings
 
 
-def _finite_array(value: Any, shape: tuple[int | None, ...], field: str) -> np.ndarray:
-    """A nested list of numbers -> float64 array of ``shape`` (None: any length >= 1), all finite."""
+def _finite_array(value: Any, shape: tuple[int | None, ...], field: str,
+                  max_abs: float = MAX_ABS_VECTOR) -> np.ndarray:
+    """A nested list of numbers -> float64 array of ``shape`` (None: any length >= 1), every entry
+    finite and within ``[-max_abs, max_abs]`` (so that it stays finite in float32 too)."""
     def bad(why: str) -> ServeError:
         dims = ", ".join("H" if s is None else str(s) for s in shape)
-        return ServeError(422, f"{field} must be a [{dims}] list of finite numbers; {why}", field)
+        return ServeError(422, f"{field} must be a [{dims}] list of finite numbers within "
+                               f"+-{max_abs:g}; {why}", field)
 
     def check(v: Any, depth: int) -> None:
         if depth == len(shape):
@@ -205,9 +231,35 @@ def _finite_array(value: Any, shape: tuple[int | None, ...], field: str) -> np.n
 
     check(value, 0)
     arr = np.asarray(value, dtype=np.float64)
-    if not np.isfinite(arr).all():
-        raise bad("found NaN or infinity")
+    outside = ~(np.abs(arr) <= max_abs)  # NaN, infinity, or too large
+    if outside.any():
+        index = tuple(int(i) for i in np.argwhere(outside)[0])
+        where = field + "".join(f"[{i}]" for i in index)
+        raise bad(f"{where} = {float(arr[index])!r}")
     return arr
+
+
+def _check_planner_numbers(spec: Mapping[str, Any]) -> None:
+    """Every number in request planner settings is finite (JSON's NaN / Infinity literals and
+    msgpack floats reach here as Python floats): 422 naming ``planner.<key>``."""
+    for key, value in spec.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ServeError(422, f"planner.{key} must be a finite number, got {v!r}", f"planner.{key}")
+
+
+def _check_planner_bounds(planner: PlannerConfig) -> None:
+    """Every real-valued setting of the resolved planner within ``PLANNER_FLOAT_BOUNDS`` (any
+    float field not listed there: finite in float32)."""
+    for f in fields(planner):
+        value = getattr(planner, f.name)
+        if isinstance(value, bool) or not isinstance(value, float):
+            continue
+        low, high = PLANNER_FLOAT_BOUNDS.get(f.name, (-FLOAT32_MAX, FLOAT32_MAX))
+        if not low <= value <= high:
+            raise ServeError(422, f"planner.{f.name}={value!r} is outside the server's bounds [{low:g}, "
+                                  f"{high:g}]", f"planner.{f.name}")
 
 
 def resolve_planner(spec: Any, cfg: ServeConfig) -> PlannerConfig:
@@ -243,11 +295,13 @@ def resolve_planner(spec: Any, cfg: ServeConfig) -> PlannerConfig:
         if name in spec:
             raise ServeError(422, f"planner.{name} is set by the server (ServeConfig.max_batch)",
                                f"planner.{name}")
+    _check_planner_numbers(spec)
     merged = {**base, **(cfg.planner if server_default else {}), **spec, "chunk_size": cfg.max_batch}
     try:
         planner = from_dict(PLANNER_METHODS[method], merged)
     except ConfigError as e:
         raise ServeError(422, f"planner: {e}", "planner") from e
+    _check_planner_bounds(planner)
     for name, bound in (("num_samples", cfg.max_samples), ("iterations", cfg.max_iterations),
                         ("horizon", cfg.max_horizon)):
         if getattr(planner, name) > bound:
