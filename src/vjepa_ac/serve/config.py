@@ -36,6 +36,8 @@ class ServeConfig:
     port: int = 8765  # TCP port (0: any free port)
     max_connections: int = 64  # open connections before uvicorn answers 503
     keep_alive_s: float = 5.0  # s an idle keep-alive connection is held
+    header_timeout_s: float = 5.0  # s from a request's first byte to the end of its headers (else 408, closed)
+    max_connections_per_client: int | None = 16  # open connections of one client address (None: no cap)
     # -- model
     device: str = "auto"  # "auto": cuda if available, else cpu
     crop: str = "square"  # planning crop of incoming frames (plan.world_model.LatentWorldModel)
@@ -72,9 +74,12 @@ class ServeConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"ServeConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("keep_alive_s", "body_timeout_s", "timeout_s"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"ServeConfig.{name} must be > 0 s, got {getattr(self, name)}")
+        if self.max_connections_per_client is not None and self.max_connections_per_client < 1:
+            raise ConfigError(f"ServeConfig.max_connections_per_client must be >= 1 or null, got "
+                              f"{self.max_connections_per_client}")
+        for name in ("keep_alive_s", "header_timeout_s", "body_timeout_s", "timeout_s"):
+            if not 0 < getattr(self, name) < float("inf"):
+                raise ConfigError(f"ServeConfig.{name} must be > 0 s and finite, got {getattr(self, name)}")
         if self.min_image_side > self.max_image_side:
             raise ConfigError(f"ServeConfig.min_image_side={self.min_image_side} exceeds "
                               f"ServeConfig.max_image_side={self.max_image_side}")

@@ -1,0 +1,126 @@
+"""The server's connections on real loopback sockets: a 500 keeps its keep-alive connection, the
+header deadline, the per-client connection cap, /health answering through all of it."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+from serve_helpers import closed_by_peer, make_service, raw_request
+
+from vjepa_ac.config import ConfigError
+from vjepa_ac.serve.app import create_app
+from vjepa_ac.serve.config import ServeConfig
+from vjepa_ac.serve.server import BackgroundServer
+
+
+def _server(**cfg) -> BackgroundServer:
+    """The toy model behind a real uvicorn on a free loopback port, with ``ServeConfig(**cfg)``."""
+    service = make_service(**cfg)
+    return BackgroundServer(create_app(service), service.cfg)
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.split("//")[1].split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def test_a_500_leaves_its_keep_alive_connection_usable():
+    """An unexpected exception and an unencodable reply each answer a JSON 500; the same
+    connection then carries the next requests (uvicorn closes a connection whose app raised)."""
+    service = make_service()
+    server = BackgroundServer(create_app(service), service.cfg)
+    svc = service
+    replies = iter([RuntimeError("boom"), {"fps": float("nan")}])
+
+    def metadata():
+        r = next(replies)
+        if isinstance(r, Exception):
+            raise r
+        return r
+
+    svc.metadata = metadata
+    with server as url, _connect(url) as sock:
+        for expected in (b"RuntimeError: boom", b"could not be encoded"):
+            status, body = raw_request(sock, "GET", "/metadata")
+            assert status == 500 and expected in body, body
+        for _ in range(10):
+            assert raw_request(sock, "GET", "/health")[0] == 200
+
+
+def test_a_client_trickling_headers_is_closed_after_header_timeout_s():
+    with _server(header_timeout_s=0.5) as url:
+        slow = _connect(url)
+        silent = _connect(url)  # a connection that never sends a byte is closed too
+        t0 = time.monotonic()
+        slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        closed = False
+        for _ in range(20):  # one header line every 0.1 s: never finishing
+            try:
+                slow.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                closed = True
+                break
+            if closed_by_peer(slow, 0.1):
+                closed = True
+                break
+        assert closed and time.monotonic() - t0 < 1.5
+        assert closed_by_peer(silent, 1.0)
+        slow.close()
+        silent.close()
+        # heads that arrive in time, in two sends, twice on one kept-alive connection: the
+        # deadline runs from a request's first byte, not from the previous reply
+        with _connect(url) as sock:
+            for _ in range(2):
+                assert raw_request(sock, "GET", "/health", pause_s=0.3)[0] == 200
+                time.sleep(0.4)
+        assert httpx.get(url + "/health", timeout=5).status_code == 200
+
+
+def test_slow_headers_cannot_hold_every_slot():
+    """More trickling connections than max_connections: /health is refused while they are open
+    (uvicorn's 503), then answers once the header deadline has closed them."""
+    with _server(max_connections=4, header_timeout_s=0.5) as url:
+        socks = [_connect(url) for _ in range(6)]
+        for s in socks:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        assert httpx.get(url + "/health", timeout=5).status_code == 503
+        assert all(closed_by_peer(s, 2.0) for s in socks)
+        assert httpx.get(url + "/health", timeout=5).status_code == 200
+        for s in socks:
+            s.close()
+
+
+def test_one_client_address_holds_at_most_max_connections_per_client():
+    with _server(max_connections_per_client=2, header_timeout_s=30) as url:
+        held = [_connect(url) for _ in range(2)]
+        for s in held:
+            assert raw_request(s, "GET", "/health")[0] == 200  # served, and kept alive
+        with _connect(url) as third:
+            status, body = raw_request(third, "GET", "/health")
+            assert status == 503 and b"max_connections_per_client=2" in body
+            assert closed_by_peer(third, 2.0)
+        held.pop().close()
+        deadline = time.monotonic() + 5
+        while True:  # the server sees the close a moment later
+            with _connect(url) as again:
+                try:
+                    if raw_request(again, "GET", "/health")[0] == 200:
+                        break
+                except ConnectionError:
+                    pass
+            assert time.monotonic() < deadline, "a slot freed by a closed connection was not reused"
+            time.sleep(0.05)
+        for s in held:
+            s.close()
+
+
+def test_connection_settings_are_validated():
+    for kwargs, name in [({"header_timeout_s": 0}, "header_timeout_s"),
+                         ({"header_timeout_s": float("inf")}, "header_timeout_s"),
+                         ({"max_connections_per_client": 0}, "max_connections_per_client")]:
+        with pytest.raises(ConfigError, match=name):
+            ServeConfig(**kwargs)
+    assert ServeConfig(max_connections_per_client=None).max_connections_per_client is None
