@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from vjepa_ac.serve.app import create_app
+from vjepa_ac.serve.auth import load_token
 from vjepa_ac.serve.config import ServeConfig, is_loopback
 from vjepa_ac.serve.model import ServedModel, load_service_model
 from vjepa_ac.serve.service import PlanningService
@@ -59,19 +60,23 @@ def guarded_protocol(header_timeout_s: float, max_per_client: int | None) -> typ
             super().connection_made(transport)
             self._header_timer: asyncio.TimerHandle | None = None
             self._counted: str | None = None
+            self._refused = False
+            self._arm_header_timer()  # also ends a refused connection the client keeps open
             host = self.client[0] if self.client else None
-            if max_per_client is not None and host is not None:
-                if per_client[host] >= max_per_client:
-                    log.warning("refused a connection from %s: it holds max_connections_per_client=%d",
-                                host, max_per_client)
-                    transport.write(_refusal(503, "Service Unavailable",
-                                             f"too many connections from {host} (max_connections_per_client="
-                                             f"{max_per_client})"))
-                    transport.close()
-                    return
-                per_client[host] += 1
-                self._counted = host
-            self._arm_header_timer()
+            if max_per_client is None or host is None:
+                return
+            if per_client[host] >= max_per_client:
+                log.warning("refused a connection from %s: it holds max_connections_per_client=%d",
+                            host, max_per_client)
+                # the reply, then a half-close: closing outright with the request unread would
+                # reset the connection, and the client might never read the 503
+                self._refused = True
+                transport.write(_refusal(503, "Service Unavailable", f"too many connections from {host} "
+                                         f"(max_connections_per_client={max_per_client})"))
+                transport.write_eof()
+                return
+            per_client[host] += 1
+            self._counted = host
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_header_timer()
@@ -83,6 +88,8 @@ def guarded_protocol(header_timeout_s: float, max_per_client: int | None) -> typ
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return  # read and dropped until the client closes (or the header deadline)
             if self._header_timer is None and self.conn.their_state is h11.IDLE:
                 self._arm_header_timer()  # the first bytes of the next request on a kept-alive connection
             super().data_received(data)
@@ -128,9 +135,10 @@ def serve(checkpoint: str, cfg: ServeConfig) -> None:
     """Load ``checkpoint`` (see ``serve.model.load_service_model``) and serve it until interrupted."""
     if cfg.torch_threads is not None:
         torch.set_num_threads(cfg.torch_threads)
-    if not is_loopback(cfg.host):
-        log.warning("serving on %s: the planning server has no authentication; expose it only on a "
-                    "trusted network", cfg.host)
+    if not is_loopback(cfg.host) and cfg.token_file is None and cfg.token_env is None:
+        log.warning("serving on %s without authentication (allow_unauthenticated): anyone who reaches "
+                    "this address can use the server", cfg.host)
+    load_token(cfg)  # a missing or unusable token stops here, before the model loads
     model = load_service_model(checkpoint, cfg.device, crop=cfg.crop, max_batch=cfg.max_batch,
                                encoder_kwargs=cfg.encoder_kwargs, predictor_kwargs=cfg.predictor_kwargs)
     log.info("serving %s on http://%s:%d", model.model_id, cfg.host, cfg.port)
