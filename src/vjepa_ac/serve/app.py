@@ -6,6 +6,8 @@
     DELETE /goals/{goal_id} forget a goal
     POST   /plan            image + state + goal -> action, energy, plan time, model/config id
 
+With a token (``ServeConfig.token_file`` / ``token_env``, ``serve/auth.py``) every route but
+/health (unless ``health_needs_token``) answers 401 without ``Authorization: Bearer <token>``.
 Bodies are read by ``read_body`` (size checked from Content-Length and while streaming, and a
 time limit) before anything parses them; parsing and image decoding run in a thread, the plan
 on the service's worker. Errors are JSON ``{"error": ..., "field": ..., "status": ...}``;
@@ -24,6 +26,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vjepa_ac.serve.auth import OPEN_PATHS, BearerAuth, load_token
 from vjepa_ac.serve.protocol import (
     JSON,
     MSGPACK,
@@ -162,6 +165,9 @@ def create_app(service: PlanningService) -> FastAPI:
         return _error(ServeError(e.status_code, str(e.detail)))
 
     app.add_middleware(CatchAll)  # inside Starlette's ServerErrorMiddleware, outside the handlers above
+    token = load_token(cfg)
+    if token is not None:  # outermost: a request without the token reaches no route, no body is read
+        app.add_middleware(BearerAuth, token=token, open_paths=() if cfg.health_needs_token else OPEN_PATHS)
 
     @app.get("/health")
     async def health(request: Request) -> Response:

@@ -32,12 +32,17 @@ class ServeConfig:
     """``vjepa-ac serve``: one model in memory, a bounded queue, per-request planner settings."""
 
     # -- network
-    host: str = LOOPBACK  # bind address; anything but loopback is logged as a warning (no auth)
+    host: str = LOOPBACK  # bind address; anything but loopback needs a token (or allow_unauthenticated)
     port: int = 8765  # TCP port (0: any free port)
     max_connections: int = 64  # open connections before uvicorn answers 503
     keep_alive_s: float = 5.0  # s an idle keep-alive connection is held
     header_timeout_s: float = 5.0  # s from a request's first byte to the end of its headers (else 408, closed)
     max_connections_per_client: int | None = 16  # open connections of one client address (None: no cap)
+    # -- authentication (serve/auth.py): the token itself is never in the config
+    token_file: str | None = None  # file holding the bearer token every request must carry
+    token_env: str | None = None  # or: name of the environment variable holding it
+    health_needs_token: bool = False  # GET /health needs the token too (False: open, for monitors)
+    allow_unauthenticated: bool = False  # serve a non-loopback host without a token (logged as a warning)
     # -- model
     device: str = "auto"  # "auto": cuda if available, else cpu
     crop: str = "square"  # planning crop of incoming frames (plan.world_model.LatentWorldModel)
@@ -80,6 +85,15 @@ class ServeConfig:
         for name in ("keep_alive_s", "header_timeout_s", "body_timeout_s", "timeout_s"):
             if not 0 < getattr(self, name) < float("inf"):
                 raise ConfigError(f"ServeConfig.{name} must be > 0 s and finite, got {getattr(self, name)}")
+        if self.token_file is not None and self.token_env is not None:
+            raise ConfigError("ServeConfig.token_file and ServeConfig.token_env are both set; give one")
+        if self.health_needs_token and self.token_file is None and self.token_env is None:
+            raise ConfigError("ServeConfig.health_needs_token needs a token: set token_file or token_env")
+        if (not is_loopback(self.host) and self.token_file is None and self.token_env is None
+                and not self.allow_unauthenticated):
+            raise ConfigError(f"ServeConfig.host={self.host!r} is not a loopback address: set token_file or "
+                              "token_env so that clients must send a bearer token (docs/serve.md), or "
+                              "allow_unauthenticated=true to serve without one")
         if self.min_image_side > self.max_image_side:
             raise ConfigError(f"ServeConfig.min_image_side={self.min_image_side} exceeds "
                               f"ServeConfig.max_image_side={self.max_image_side}")
