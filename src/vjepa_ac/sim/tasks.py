@@ -196,6 +196,7 @@ class Task:
         return write_video(path, np.stack(self.frames), fps=fps or self.cfg.sim.control_hz)
 
     def close(self) -> None:
+        """Release the simulator's GL context (idempotent; rendering again makes a new one)."""
         self.sim.close()
 
     def __enter__(self) -> Task:
