@@ -38,6 +38,8 @@ from vjepa_ac.sim.video import side_by_side, write_video
 
 TaskName = Literal["reach", "grasp", "reach_with_object", "pick_and_place"]
 TASKS: tuple[str, ...] = ("reach", "grasp", "reach_with_object", "pick_and_place")
+# tasks about an object (TaskConfig.object); in reach the object only stands on the table as scenery
+OBJECT_TASKS: tuple[str, ...] = ("grasp", "reach_with_object", "pick_and_place")
 _DEFAULT_STEPS = {"reach": 10, "grasp": 16, "reach_with_object": 10, "pick_and_place": 18}
 _MAX_SCENE_TRIES = 10
 
@@ -46,7 +48,7 @@ _MAX_SCENE_TRIES = 10
 class TaskConfig:
     name: TaskName = "reach"
     sim: SimConfig = field(default_factory=lambda: SimConfig(lab=EVAL_LABS[0], image_size=128))
-    object: Literal["cube", "cup", "box"] = "cup"  # manipulated object (the paper's Grasp uses a cup and a box)
+    object: Literal["cube", "cup", "box"] = "cup"  # manipulated object (the paper's Grasp uses a cup and a box); reach: scenery
     clutter: bool = False  # put the other task objects on the table too
     max_steps: int = 0  # control steps per episode; 0 = the task's default (reach 10, grasp 16, rwo 10, p&p 18)
     goal_schedule: tuple[int, ...] = ()  # steps per goal image; () = all steps on one goal, p&p (4, 10, 4)
