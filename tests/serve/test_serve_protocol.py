@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import math
 
 import msgpack
 import numpy as np
@@ -182,3 +184,39 @@ def test_a_bad_entry_is_named_by_its_index():
     e = _err(parse_plan_request, plan_body(init_mean=[[0.0] * 7, [0.0] * 3 + [1e300] + [0.0] * 3]),
              ServeConfig(planner={"horizon": 2}))
     assert e.field == "init_mean" and "init_mean[1][3] = 1e+300" in e.message
+
+
+WEIRD_NUMBERS = [float("nan"), float("inf"), float("-inf"), 1e300, -1e300, 1e39, 10**400, -(10**400), 2**64,
+                 True, "1", None, [], {}, [1.0], -1, 0, 0.0, 1e-320]
+
+
+def _numeric_paths(body: dict) -> list[tuple]:
+    """Every number the /plan body can hold: state and init_mean entries, seed, timeout_s, each
+    planner field of CEM and MPPI, the image's shape."""
+    paths = [("state", i) for i in range(7)] + [("init_mean", 0, i) for i in range(7)]
+    paths += [("seed",), ("timeout_s",), ("image", "shape", 0), ("image", "shape", 2)]
+    for method, cls in (("cem", CEMConfig), ("mppi", MPPIConfig)):
+        paths += [("planner", method, f.name) for f in dataclasses.fields(cls)
+                  if f.name not in ("chunk_size", "search")]
+    return paths
+
+
+@pytest.mark.parametrize("value", WEIRD_NUMBERS, ids=repr)
+def test_every_number_of_a_plan_request_is_validated(value):
+    """Fuzz: any value in any numeric field is accepted or refused with a 4xx naming a field,
+    never another exception (which the server would answer with 500)."""
+    for path in _numeric_paths(plan_body()):
+        body = plan_body(init_mean=[[0.0] * 7])
+        if path[0] == "planner":
+            body["planner"] = {"method": path[1], path[2]: value}
+        else:
+            target = body
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+        try:
+            parse_plan_request(body, CFG)
+        except ServeError as e:
+            assert 400 <= e.status < 500 and e.field, (path, value, e.message)
+            if path[0] == "planner" and isinstance(value, float) and not math.isfinite(value):
+                assert e.field == f"planner.{path[2]}", (path, e.field)

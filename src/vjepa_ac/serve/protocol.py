@@ -217,36 +217,44 @@ def _finite_array(value: Any, shape: tuple[int | None, ...], field: str,
         return ServeError(422, f"{field} must be a [{dims}] list of finite numbers within "
                                f"+-{max_abs:g}; {why}", field)
 
-    def check(v: Any, depth: int) -> None:
+    def check(v: Any, where: str, depth: int) -> None:
         if depth == len(shape):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise bad(f"found {type(v).__name__}")
+                raise bad(f"{where} is a {type(v).__name__}")
+            if not abs(v) <= max_abs:  # NaN, infinity, or too large (an int of any size compares exactly)
+                raise bad(f"{where} = {_show(v)}")
             return
         if not isinstance(v, list):
-            raise bad(f"found {type(v).__name__} at depth {depth}")
+            raise bad(f"{where} is a {type(v).__name__}")
         if (shape[depth] is not None and len(v) != shape[depth]) or len(v) == 0:
-            raise bad(f"got length {len(v)} at depth {depth}")
-        for item in v:
-            check(item, depth + 1)
+            raise bad(f"{where} has length {len(v)}")
+        for i, item in enumerate(v):
+            check(item, f"{where}[{i}]", depth + 1)
 
-    check(value, 0)
-    arr = np.asarray(value, dtype=np.float64)
-    outside = ~(np.abs(arr) <= max_abs)  # NaN, infinity, or too large
-    if outside.any():
-        index = tuple(int(i) for i in np.argwhere(outside)[0])
-        where = field + "".join(f"[{i}]" for i in index)
-        raise bad(f"{where} = {float(arr[index])!r}")
-    return arr
+    check(value, field, 0)
+    return np.asarray(value, dtype=np.float64)
+
+
+def _show(v: int | float) -> str:
+    """``repr(v)``, or a description of an integer too long to print."""
+    text = repr(v)
+    return text if len(text) <= 24 else f"an integer of {len(text.lstrip('-'))} digits"
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _check_planner_numbers(spec: Mapping[str, Any]) -> None:
-    """Every number in request planner settings is finite (JSON's NaN / Infinity literals and
-    msgpack floats reach here as Python floats): 422 naming ``planner.<key>``."""
+    """Every number in request planner settings is finite in float32 (JSON's NaN / Infinity
+    literals and msgpack floats reach here as Python floats, JSON's 1e400-digit integers as
+    ints): 422 naming ``planner.<key>``."""
     for key, value in spec.items():
         values = value if isinstance(value, (list, tuple)) else [value]
         for v in values:
-            if isinstance(v, float) and not math.isfinite(v):
-                raise ServeError(422, f"planner.{key} must be a finite number, got {v!r}", f"planner.{key}")
+            if _is_number(v) and not abs(v) <= FLOAT32_MAX:
+                raise ServeError(422, f"planner.{key} must be a finite number within float32's range, got "
+                                      f"{_show(v)}", f"planner.{key}")
 
 
 def _check_planner_bounds(planner: PlannerConfig) -> None:
@@ -295,8 +303,8 @@ def resolve_planner(spec: Any, cfg: ServeConfig) -> PlannerConfig:
         if name in spec:
             raise ServeError(422, f"planner.{name} is set by the server (ServeConfig.max_batch)",
                                f"planner.{name}")
-    _check_planner_numbers(spec)
     merged = {**base, **(cfg.planner if server_default else {}), **spec, "chunk_size": cfg.max_batch}
+    _check_planner_numbers(merged)
     try:
         planner = from_dict(PLANNER_METHODS[method], merged)
     except ConfigError as e:
@@ -393,8 +401,7 @@ def parse_plan_request(data: Mapping[str, Any], cfg: ServeConfig) -> PlanRequest
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ServeError(422, f"seed must be an integer in [0, 2**63), got {seed!r}", "seed")
     timeout_s = data.get("timeout_s", cfg.timeout_s)
-    if (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not math.isfinite(timeout_s)
-            or not 0 < timeout_s <= cfg.timeout_s):
+    if not _is_number(timeout_s) or not 0 < timeout_s <= cfg.timeout_s:  # NaN fails the comparison too
         raise ServeError(422, f"timeout_s must be in (0, {cfg.timeout_s}], got {timeout_s!r}", "timeout_s")
     image = decode_image(data["image"], cfg, "image")
     images = None if goal_images is None else _image_list(goal_images, cfg, "goal_images")
