@@ -109,6 +109,8 @@ def test_planner_settings_resolve_on_the_server_defaults_within_bounds():
     ({"method": "gd"}, "planner.method"),
     ({"preset": "fast"}, "planner.preset"),
     ({"method": "mppi", "preset": "paper"}, "planner.preset"),
+    ({"method": ["cem"]}, "planner.method"),  # unhashable: once a TypeError, a 500
+    ({"preset": {"paper": 1}}, "planner.preset"),
     ({"num_samplez": 10}, "planner"),
     ({"num_samples": "many"}, "planner"),
     ({"num_elites": 1}, "planner"),

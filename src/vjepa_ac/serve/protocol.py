@@ -284,13 +284,13 @@ def resolve_planner(spec: Any, cfg: ServeConfig) -> PlannerConfig:
         raise ServeError(422, f"planner must be a mapping, got {type(spec).__name__}", "planner")
     spec = dict(spec)
     method = spec.pop("method", cfg.method)
-    if method not in PLANNER_METHODS:
+    if not isinstance(method, str) or method not in PLANNER_METHODS:
         raise ServeError(422, f"planner.method must be one of {sorted(PLANNER_METHODS)}, got {method!r}",
                            "planner.method")
     preset = spec.pop("preset", None)
     if method == "cem":
         preset = cfg.preset if preset is None else preset
-        if preset not in CEM_PRESETS:
+        if not isinstance(preset, str) or preset not in CEM_PRESETS:
             raise ServeError(422, f"planner.preset must be one of {sorted(CEM_PRESETS)}, got {preset!r}",
                                "planner.preset")
         base = to_dict(CEM_PRESETS[preset])
