@@ -93,6 +93,25 @@ def test_slow_headers_cannot_hold_every_slot():
             s.close()
 
 
+def test_a_host_trickling_headers_leaves_slots_for_others():
+    """One address opens more trickling connections than its share; another address (127.0.0.2:
+    the whole 127/8 is loopback) gets /health at once, not after the header deadline."""
+    with _server(max_connections=8, max_connections_per_client=4, header_timeout_s=30) as url:
+        host, port = url.split("//")[1].split(":")
+        socks = [_connect(url) for _ in range(10)]
+        for s in socks:
+            try:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            except OSError:
+                pass  # a refused one may already be half-closed
+        other = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=5)
+        with other:
+            assert other.get(url + "/health").status_code == 200
+        assert sum(closed_by_peer(s, 0.5) for s in socks) == 6  # past the cap: 503 and closed
+        for s in socks:
+            s.close()
+
+
 def test_one_client_address_holds_at_most_max_connections_per_client():
     with _server(max_connections_per_client=2, header_timeout_s=30) as url:
         held = [_connect(url) for _ in range(2)]

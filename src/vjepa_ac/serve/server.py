@@ -71,6 +71,7 @@ def guarded_protocol(header_timeout_s: float, max_per_client: int | None) -> typ
                 # the reply, then a half-close: closing outright with the request unread would
                 # reset the connection, and the client might never read the 503
                 self._refused = True
+                self.connections.discard(self)  # takes none of uvicorn's max_connections slots
                 transport.write(_refusal(503, "Service Unavailable", f"too many connections from {host} "
                                          f"(max_connections_per_client={max_per_client})"))
                 transport.write_eof()
