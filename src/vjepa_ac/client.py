@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ def encode_image(image: np.ndarray, encoding: str = "raw", quality: int = 95) ->
 def read_token(path: str) -> str:
     """A bearer token from a file (its content, surrounding whitespace stripped), as the server
     reads ``ServeConfig.token_file``."""
-    with open(path, encoding="utf-8") as f:
+    with open(os.path.expanduser(path), encoding="utf-8") as f:
         token = f.read().strip()
     if not token:
         raise ValueError(f"{path}: the token file is empty")

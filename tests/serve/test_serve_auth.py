@@ -118,6 +118,13 @@ def test_the_client_sends_its_token(token_file):
         PlanningClient(token=TOKEN + "\n")
 
 
+def test_token_files_may_start_with_a_tilde(token_file, monkeypatch):
+    home, name = os.path.split(token_file)
+    monkeypatch.setenv("HOME", home)
+    assert read_token(f"~/{name}") == TOKEN
+    assert load_token(ServeConfig(token_file=f"~/{name}")) == TOKEN
+
+
 def test_serve_stops_on_a_missing_token_before_loading_the_model(tmp_path):
     with pytest.raises(ConfigError, match="cannot read the token"):
         serve("no-such-checkpoint.pt", ServeConfig(host="0.0.0.0", token_file=str(tmp_path / "absent")))
