@@ -79,6 +79,18 @@ def test_a_client_trickling_headers_is_closed_after_header_timeout_s():
         assert httpx.get(url + "/health", timeout=5).status_code == 200
 
 
+def test_the_header_deadline_also_follows_an_early_reply(monkeypatch):
+    """A reply sent before its request's body was read (here a 401): the body's end and the
+    next head arrive together, and that head still has its deadline."""
+    monkeypatch.setenv("VJEPA_AC_TEST_TOKEN", "t0ken-0123456789abcdef")
+    with _server(header_timeout_s=0.5, token_env="VJEPA_AC_TEST_TOKEN") as url, _connect(url) as sock:
+        sock.sendall(b"POST /plan HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 2\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 401")
+        sock.sendall(b"{}GET /health HTTP/1.1\r\n")  # the body's end + half of the next head
+        assert closed_by_peer(sock, 2.0)
+
+
 def test_slow_headers_cannot_hold_every_slot():
     """More trickling connections than max_connections: /health is refused while they are open
     (uvicorn's 503), then answers once the header deadline has closed them."""

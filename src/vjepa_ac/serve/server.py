@@ -91,11 +91,11 @@ def guarded_protocol(header_timeout_s: float, max_per_client: int | None) -> typ
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return  # read and dropped until the client closes (or the header deadline)
-            if self._header_timer is None and self.conn.their_state is h11.IDLE:
-                self._arm_header_timer()  # the first bytes of the next request on a kept-alive connection
             super().data_received(data)
-            if self.conn.their_state is not h11.IDLE:  # the request head is complete
+            if self.conn.their_state is not h11.IDLE:  # a request head is complete
                 self._disarm_header_timer()
+            elif self._header_timer is None:  # part of the next head is here (a kept-alive connection)
+                self._arm_header_timer()
 
         def _arm_header_timer(self) -> None:
             self._disarm_header_timer()
