@@ -222,3 +222,10 @@ def test_every_number_of_a_plan_request_is_validated(value):
             assert 400 <= e.status < 500 and e.field, (path, value, e.message)
             if path[0] == "planner" and isinstance(value, float) and not math.isfinite(value):
                 assert e.field == f"planner.{path[2]}", (path, e.field)
+
+
+def test_messages_quoting_huge_values_are_cut():
+    e = _err(parse_plan_request, plan_body(seed=10**400), CFG)
+    assert e.field == "seed" and "an integer of 401 digits" in e.message
+    e = _err(resolve_planner, {"method": "x" * 100_000}, CFG)
+    assert e.field == "planner.method" and len(e.message) < 1000 and e.message.endswith("(cut)")

@@ -36,7 +36,7 @@ class ServeConfig:
     port: int = 8765  # TCP port (0: any free port)
     max_connections: int = 64  # open connections before uvicorn answers 503
     keep_alive_s: float = 5.0  # s an idle keep-alive connection is held
-    header_timeout_s: float = 5.0  # s from a request's first byte to the end of its headers (else 408, closed)
+    header_timeout_s: float = 5.0  # s from a request's first byte to the end of its headers (else closed)
     max_connections_per_client: int | None = 16  # open connections of one client address (None: no cap)
     # -- authentication (serve/auth.py): the token itself is never in the config
     token_file: str | None = None  # file holding the bearer token every request must carry

@@ -78,7 +78,11 @@ class ServeError(Exception):
     """What a caller gets instead of a reply: HTTP ``status`` (4xx: the request; 500: its plan
     failed; 503: busy; 504: out of time), a message, and the request field at fault (or None)."""
 
+    MAX_MESSAGE = 600  # characters: a message quoting a huge request value is cut
+
     def __init__(self, status: int, message: str, field: str | None = None):
+        if len(message) > self.MAX_MESSAGE:
+            message = message[:self.MAX_MESSAGE] + "... (cut)"
         super().__init__(message)
         self.status = status
         self.message = message
@@ -235,10 +239,12 @@ def _finite_array(value: Any, shape: tuple[int | None, ...], field: str,
     return np.asarray(value, dtype=np.float64)
 
 
-def _show(v: int | float) -> str:
-    """``repr(v)``, or a description of an integer too long to print."""
+def _show(v: Any) -> str:
+    """``repr(v)``, or a description of an integer too long to print (others are cut by ServeError)."""
     text = repr(v)
-    return text if len(text) <= 24 else f"an integer of {len(text.lstrip('-'))} digits"
+    if isinstance(v, int) and len(text) > 24:
+        return f"an integer of {len(text.lstrip('-'))} digits"
+    return text
 
 
 def _is_number(v: Any) -> bool:
@@ -399,10 +405,10 @@ def parse_plan_request(data: Mapping[str, Any], cfg: ServeConfig) -> PlanRequest
                                     f"{planner.horizon}", "init_mean")
     seed = data.get("seed", cfg.seed)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ServeError(422, f"seed must be an integer in [0, 2**63), got {seed!r}", "seed")
+        raise ServeError(422, f"seed must be an integer in [0, 2**63), got {_show(seed)}", "seed")
     timeout_s = data.get("timeout_s", cfg.timeout_s)
     if not _is_number(timeout_s) or not 0 < timeout_s <= cfg.timeout_s:  # NaN fails the comparison too
-        raise ServeError(422, f"timeout_s must be in (0, {cfg.timeout_s}], got {timeout_s!r}", "timeout_s")
+        raise ServeError(422, f"timeout_s must be in (0, {cfg.timeout_s}], got {_show(timeout_s)}", "timeout_s")
     image = decode_image(data["image"], cfg, "image")
     images = None if goal_images is None else _image_list(goal_images, cfg, "goal_images")
     if images is not None and len(images) > planner.horizon:
