@@ -148,6 +148,13 @@ def test_one_client_address_holds_at_most_max_connections_per_client():
             s.close()
 
 
+def test_an_unfinished_request_head_over_16_kib_is_400():
+    """h11_max_incomplete_event_size: an unfinished head stops growing at 16 KiB."""
+    with _server() as url, _connect(url) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nx-big: " + b"a" * 20_000)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 400")
+
+
 def test_connection_settings_are_validated():
     for kwargs, name in [({"header_timeout_s": 0}, "header_timeout_s"),
                          ({"header_timeout_s": float("inf")}, "header_timeout_s"),
