@@ -10,8 +10,9 @@
 Needs only numpy, httpx, msgpack and Pillow (no torch), so it runs on the robot's computer.
 Wire format: msgpack with raw image bytes by default (``wire="json"`` sends base64 in JSON);
 images go raw (lossless) unless ``image_encoding`` is "png" or "jpeg". ``docs/serve.md`` has the
-protocol. A server with a token needs ``PlanningClient(url, token=read_token(path))``. A 503 (queue full) is retried ``busy_retries`` times after the server's Retry-After;
-any other refusal raises ``ServerError`` with the server's message and field.
+protocol. A server with a token needs ``PlanningClient(url, token=read_token(path))``. A 503
+(queue full) is retried ``busy_retries`` times after the server's Retry-After; any other refusal
+raises ``ServerError`` with the server's message and field.
 """
 
 from __future__ import annotations

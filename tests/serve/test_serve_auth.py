@@ -80,8 +80,9 @@ def test_without_the_token_every_route_but_health_is_401(monkeypatch):
     app = create_app(make_service(token_env="VJEPA_AC_TEST_TOKEN"))
     with TestClient(app, raise_server_exceptions=False) as http:
         good = {"authorization": f"Bearer {TOKEN}"}
+        wrong = "Bearer wrong-token-0123456789"
         for headers, challenge in [({}, 'Bearer realm="vjepa-ac"'),
-                                   ({"authorization": "Bearer wrong-token-0123456789"}, 'error="invalid_token"'),
+                                   ({"authorization": wrong}, 'error="invalid_token"'),
                                    ({"authorization": f"Basic {TOKEN}"}, 'error="invalid_token"')]:
             for method, path, kw in [("GET", "/metadata", {}), ("POST", "/plan", {"json": plan_body()}),
                                      ("POST", "/goals", {"json": {}}), ("DELETE", "/goals/x", {}),

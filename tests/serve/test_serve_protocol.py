@@ -177,7 +177,8 @@ def test_serve_config_binds_loopback_by_default_and_names_bad_fields():
     for kwargs, name in [({"queue_size": 0}, "queue_size"), ({"timeout_s": 0}, "timeout_s"),
                          ({"min_image_side": 64, "max_image_side": 32}, "min_image_side"),
                          ({"preset": "fast"}, "preset"), ({"planner": {"num_samples": 10**6}}, "planner"),
-                         ({"planner": {"min_std": float("nan")}}, "planner.min_std")]:
+                         ({"planner": {"min_std": float("nan")}}, "planner.min_std"),
+                         ({"fps": float("inf")}, "fps"), ({"body_timeout_s": float("nan")}, "body_timeout_s")]:
         with pytest.raises(ConfigError, match=name):
             ServeConfig(**kwargs)
 

@@ -83,7 +83,8 @@ def _reply(request: Request, obj: Any, status: int = 200) -> Response:
         body = encode_body(obj, packed)
     except (ValueError, TypeError, OverflowError) as e:
         log.error("the reply to %s could not be encoded: %s: %s", request.url.path, type(e).__name__, e)
-        return _error(ServeError(500, f"internal error: the reply could not be encoded: {type(e).__name__}: {e}"))
+        return _error(ServeError(500, "internal error: the reply could not be encoded: "
+                                      f"{type(e).__name__}: {e}"))
     return Response(body, status_code=status, media_type=MSGPACK if packed else JSON)
 
 

@@ -95,9 +95,10 @@ class BearerAuth:
         log.info("401 for %s %s from %s: %s bearer token", scope["method"], scope["path"],
                  client[0] if client else "?", "no" if not given else "a wrong")
         challenge = b'Bearer realm="vjepa-ac"' + (b', error="invalid_token"' if given else b"")
-        body = encode_body(ServeError(401, "this server needs 'Authorization: Bearer <token>'"
-                                           + (": the token given is wrong" if given else "")).to_wire(), False)
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode()),
-                                (b"www-authenticate", challenge)]})
+        message = "this server needs 'Authorization: Bearer <token>'" + (": the token given is wrong"
+                                                                          if given else "")
+        body = encode_body(ServeError(401, message).to_wire(), False)
+        headers = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode()),
+                   (b"www-authenticate", challenge)]
+        await send({"type": "http.response.start", "status": 401, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -101,8 +101,8 @@ class ServeConfig:
             raise ConfigError(f"ServeConfig.max_batch must be >= 1 or null, got {self.max_batch}")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise ConfigError(f"ServeConfig.torch_threads must be >= 1 or null, got {self.torch_threads}")
-        if self.fps is not None and not self.fps > 0:
-            raise ConfigError(f"ServeConfig.fps must be > 0 or null, got {self.fps}")
+        if self.fps is not None and not 0 < self.fps < float("inf"):  # /metadata reports it: finite
+            raise ConfigError(f"ServeConfig.fps must be > 0 and finite, or null, got {self.fps}")
         if self.preset not in CEM_PRESETS:
             raise ConfigError(f"ServeConfig.preset must be one of {sorted(CEM_PRESETS)}, got {self.preset!r}")
         if not 0 <= self.seed < 2**63:

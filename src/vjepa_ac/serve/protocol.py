@@ -408,7 +408,8 @@ def parse_plan_request(data: Mapping[str, Any], cfg: ServeConfig) -> PlanRequest
         raise ServeError(422, f"seed must be an integer in [0, 2**63), got {_show(seed)}", "seed")
     timeout_s = data.get("timeout_s", cfg.timeout_s)
     if not _is_number(timeout_s) or not 0 < timeout_s <= cfg.timeout_s:  # NaN fails the comparison too
-        raise ServeError(422, f"timeout_s must be in (0, {cfg.timeout_s}], got {_show(timeout_s)}", "timeout_s")
+        raise ServeError(422, f"timeout_s must be in (0, {cfg.timeout_s}], got {_show(timeout_s)}",
+                         "timeout_s")
     image = decode_image(data["image"], cfg, "image")
     images = None if goal_images is None else _image_list(goal_images, cfg, "goal_images")
     if images is not None and len(images) > planner.horizon:

@@ -30,7 +30,8 @@ from vjepa_ac.serve.model import ServedModel, load_service_model
 from vjepa_ac.serve.service import PlanningService
 
 log = logging.getLogger(__name__)
-MAX_HEAD_BYTES = 16 * 1024  # bytes of an unfinished request head before 400 (h11_max_incomplete_event_size; uvicorn's default)
+# bytes of an unfinished request head before a 400 (h11_max_incomplete_event_size; uvicorn's default)
+MAX_HEAD_BYTES = 16 * 1024
 
 
 def _refusal(status: int, reason: str, message: str) -> bytes:

@@ -48,7 +48,8 @@ _MAX_SCENE_TRIES = 10
 class TaskConfig:
     name: TaskName = "reach"
     sim: SimConfig = field(default_factory=lambda: SimConfig(lab=EVAL_LABS[0], image_size=128))
-    object: Literal["cube", "cup", "box"] = "cup"  # manipulated object (the paper's Grasp uses a cup and a box); reach: scenery
+    # manipulated object (the paper's Grasp uses a cup and a box); in reach it is only scenery
+    object: Literal["cube", "cup", "box"] = "cup"
     clutter: bool = False  # put the other task objects on the table too
     max_steps: int = 0  # control steps per episode; 0 = the task's default (reach 10, grasp 16, rwo 10, p&p 18)
     goal_schedule: tuple[int, ...] = ()  # steps per goal image; () = all steps on one goal, p&p (4, 10, 4)
