@@ -23,7 +23,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from vjepa_ac.serve.app import create_app
+from vjepa_ac.serve.app import RETRY_AFTER_S, create_app
 from vjepa_ac.serve.auth import load_token
 from vjepa_ac.serve.config import ServeConfig, is_loopback
 from vjepa_ac.serve.model import ServedModel, load_service_model
@@ -34,11 +34,13 @@ log = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 16 * 1024
 
 
-def _refusal(status: int, reason: str, message: str) -> bytes:
-    """A complete ``Connection: close`` HTTP/1.1 error reply, written before any request is read."""
-    body = json.dumps({"error": message, "field": None, "status": status}).encode()
-    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+def _busy_reply(message: str) -> bytes:
+    """A complete ``Connection: close`` HTTP/1.1 503 (JSON error, ``Retry-After``), written
+    before any request is read."""
+    body = json.dumps({"error": message, "field": None, "status": 503}).encode()
+    return (f"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+            f"retry-after: {RETRY_AFTER_S}\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+            ).encode() + body
 
 
 def guarded_protocol(header_timeout_s: float, max_per_client: int | None) -> type[H11Protocol]:
@@ -73,8 +75,8 @@ def guarded_protocol(header_timeout_s: float, max_per_client: int | None) -> typ
                 # reset the connection, and the client might never read the 503
                 self._refused = True
                 self.connections.discard(self)  # takes none of uvicorn's max_connections slots
-                transport.write(_refusal(503, "Service Unavailable", f"too many connections from {host} "
-                                         f"(max_connections_per_client={max_per_client})"))
+                transport.write(_busy_reply(f"too many connections from {host} "
+                                            f"(max_connections_per_client={max_per_client})"))
                 transport.write_eof()
                 return
             per_client[host] += 1
