@@ -53,7 +53,8 @@ def free_port() -> int:
 def start_server(model: str, args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "vjepa_ac.cli", "serve", "--port", str(port), model,
-           f"torch_threads={args.threads}", f"queue_size={args.queue_size}", "device=cpu"]
+           f"torch_threads={args.threads}", f"queue_size={args.queue_size}", "device=cpu",
+           "max_connections_per_client=null"]  # every client of the bench shares one address
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"

@@ -29,7 +29,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from vjepa_ac.client import PlanningClient
+from vjepa_ac.client import PlanningClient, read_token
 from vjepa_ac.serve.loop import ToyReachTask, run_episode
 
 SIM_TASKS = ("reach", "grasp", "reach_with_object", "pick_and_place")
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=3)
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (then +1000 each)")
     p.add_argument("--max-steps", type=int, default=None, help="actions per episode (default: the task's)")
+    p.add_argument("--token-file", default=None, help="bearer token of a --url server that needs one")
     p.add_argument("--wire", default="msgpack", choices=("msgpack", "json"))
     p.add_argument("--image-encoding", default="raw", choices=("raw", "png", "jpeg"))
     p.add_argument("planner", nargs="*", help="per-request planner settings, key=value")
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     task = make_task(args.task, args.lab, args.image_size)
     successes = []
     with (server_url(args) as url,
-          PlanningClient(url, wire=args.wire, image_encoding=args.image_encoding) as client):
+          PlanningClient(url, wire=args.wire, image_encoding=args.image_encoding,
+                         token=read_token(args.token_file) if args.token_file else None) as client):
         meta = client.metadata()
         for e in range(args.episodes):
             seed = args.seed + 1000 * e

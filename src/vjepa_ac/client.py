@@ -10,8 +10,9 @@
 Needs only numpy, httpx, msgpack and Pillow (no torch), so it runs on the robot's computer.
 Wire format: msgpack with raw image bytes by default (``wire="json"`` sends base64 in JSON);
 images go raw (lossless) unless ``image_encoding`` is "png" or "jpeg". ``docs/serve.md`` has the
-protocol. A 503 (queue full) is retried ``busy_retries`` times after the server's Retry-After;
-any other refusal raises ``ServerError`` with the server's message and field.
+protocol. A server with a token needs ``PlanningClient(url, token=read_token(path))``. A 503
+(queue full) is retried ``busy_retries`` times after the server's Retry-After; any other refusal
+raises ``ServerError`` with the server's message and field.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,6 +83,16 @@ def encode_image(image: np.ndarray, encoding: str = "raw", quality: int = 95) ->
     return {"encoding": encoding, "data": buf.getvalue()}
 
 
+def read_token(path: str) -> str:
+    """A bearer token from a file (its content, surrounding whitespace stripped), as the server
+    reads ``ServeConfig.token_file``."""
+    with open(os.path.expanduser(path), encoding="utf-8") as f:
+        token = f.read().strip()
+    if not token:
+        raise ValueError(f"{path}: the token file is empty")
+    return token
+
+
 def _json_safe(obj: Any) -> Any:
     if isinstance(obj, (bytes, bytearray)):
         return base64.b64encode(obj).decode("ascii")
@@ -99,17 +111,24 @@ class PlanningClient:
     """Synchronous client of one planning server (keeps one HTTP connection alive).
 
     url: the server; timeout: s for any one HTTP exchange; wire: "msgpack" | "json";
-    image_encoding: "raw" | "png" | "jpeg"; busy_retries: retries of a 503 before ``BusyError``.
+    image_encoding: "raw" | "png" | "jpeg"; busy_retries: retries of a 503 before ``BusyError``;
+    token: the server's bearer token (``ServeConfig.token_file`` / ``token_env``), sent with every
+    request as ``Authorization: Bearer <token>`` (None: none sent; a server that needs one
+    answers 401, raised as ``ServerError``). ``read_token(path)`` reads one from a file.
     """
 
     def __init__(self, url: str = DEFAULT_URL, timeout: float = 120.0, wire: str = "msgpack",
-                 image_encoding: str = "raw", busy_retries: int = 3, busy_backoff_s: float = 0.5):
+                 image_encoding: str = "raw", busy_retries: int = 3, busy_backoff_s: float = 0.5,
+                 token: str | None = None):
         if wire not in ("msgpack", "json"):
             raise ValueError(f"wire must be 'msgpack' or 'json', got {wire!r}")
+        if token is not None and (not token or token != token.strip()):
+            raise ValueError("token must be a non-empty string without surrounding whitespace")
         self.url = url.rstrip("/")
         self.wire, self.image_encoding = wire, image_encoding
         self.busy_retries, self.busy_backoff_s = busy_retries, busy_backoff_s
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        headers = {"authorization": f"Bearer {token}"} if token is not None else None
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:

@@ -63,7 +63,10 @@ def test_eval_sim_command_writes_results_and_resumes(tiny_run, tmp_path, capsys,
     pnp = next(e for e in res["episodes"] if e["task"] == "pick_and_place")
     assert pnp["goal_switches"] == 2
     md = (out / "results.md").read_text()
-    assert "| reach | cup | eval_kitchen |" in md and "planner success [95% CI]" in md
+    assert "| reach | - | eval_kitchen |" in md and "| pick_and_place | cube | eval_kitchen |" in md
+    assert "reach | cup" not in md and "planner success [95% CI]" in md  # reach is about no object
+    rows = [(r["task"], r["object"]) for r in res["summary"]]
+    assert rows[:2] == [("reach", None), ("pick_and_place", "cube")]
     assert "random success [95% CI]" in md and "| **all** | all | **eval_kitchen** |" in md
 
     # a rerun skips every stored episode; a second seed only runs the new ones

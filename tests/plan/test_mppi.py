@@ -20,6 +20,8 @@ def test_weights_sum_to_one_and_favour_low_energy():
     assert float(mppi_weights(e, 1e-4)[1]) == pytest.approx(1.0)
     # equal energies: uniform
     torch.testing.assert_close(mppi_weights(torch.ones(4), 0.1), torch.full((4,), 0.25))
+    # one sample (num_samples=1): weight 1, not NaN
+    torch.testing.assert_close(mppi_weights(torch.tensor([3.0]), 0.1), torch.ones(1))
 
 
 def test_mppi_finds_a_reachable_optimum_within_bounds(toy, start):

@@ -74,3 +74,45 @@ class FailingModel:
 def make_service(world_model=None, **cfg) -> PlanningService:
     model = ServedModel(world_model or ToyWorldModel(), "toy-test", image_size=None, fps=4.0)
     return PlanningService(model, ServeConfig(port=0, **cfg)).start()
+
+
+def raw_request(sock, method: str, path: str, headers: dict | None = None,
+                pause_s: float = 0.0) -> tuple[int, bytes]:
+    """Send one HTTP/1.1 request on an open socket (``pause_s`` between its request line and its
+    headers) and read its reply (status, body); the socket's own timeout bounds every read."""
+    lines = ["host: test", *(f"{k}: {v}" for k, v in (headers or {}).items())]
+    sock.sendall(f"{method} {path} HTTP/1.1\r\n".encode())
+    time.sleep(pause_s)
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed after {data!r}")
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    status = int(head.split(b" ", 2)[1])
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed mid-body")
+        body += chunk
+    return status, body
+
+
+def closed_by_peer(sock, within_s: float) -> bool:
+    """True once the peer closes ``sock`` (recv returns b'' or the connection resets) within
+    ``within_s`` seconds; any bytes it sends first are read and dropped."""
+    end = time.monotonic() + within_s
+    while (left := end - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            if sock.recv(4096) == b"":
+                return True
+        except TimeoutError:
+            return False
+        except ConnectionResetError:
+            return True
+    return False

@@ -50,7 +50,10 @@ def test_health_and_metadata(http):
     assert m["action_dim"] == 7 and m["action_layout"] == {"xyz": [0, 3], "rot": [3, 6], "gripper": [6, 7]}
     assert m["fps"] == 4.0 and m["planner_default"]["method"] == "cem"
     assert m["planner_default"]["num_samples"] == 800
-    assert m["planner_bounds"] == {"max_samples": 4096, "max_iterations": 50, "max_horizon": 8}
+    bounds = m["planner_bounds"]
+    assert {k: bounds[k] for k in ("max_samples", "max_iterations", "max_horizon")} == {
+        "max_samples": 4096, "max_iterations": 50, "max_horizon": 8}
+    assert bounds["xyz_radius"] == [0.0, 1.0] and m["max_abs_state"] == 1000.0
     assert set(m["image_encodings"]) == {"raw", "png", "jpeg"}
 
 
@@ -137,3 +140,39 @@ def test_timeouts_are_504():
     with _client(SlowModel(ToyWorldModel(), delay=0.05)) as http:
         _assert_error(http.post("/plan", json=plan_body(timeout_s=0.05)), 504)
         assert http.post("/plan", json=plan_body(timeout_s=10)).status_code == 200
+
+
+def test_nan_and_float32_overflow_are_422_naming_the_field(http):
+    """JSON's NaN / Infinity literals (Python's json reads them) and numbers finite in float64 but
+    not in float32 are the request's fault, never a 500; the server plans on afterwards."""
+    cases = [
+        ('"state": [0.4,', '"state": [1e300,', "state"),
+        ('"state": [0.4,', '"state": [NaN,', "state"),
+        ('"planner": {', '"init_mean": [[1e300, 0, 0, 0, 0, 0, 0]], "planner": {', "init_mean"),
+        ('"planner": {', '"planner": {"min_std": NaN, ', "planner.min_std"),
+        ('"planner": {', '"planner": {"xyz_radius": Infinity, ', "planner.xyz_radius"),
+        ('"planner": {', '"planner": {"init_std_xyz": 1e300, ', "planner.init_std_xyz"),
+        ('"planner": {', '"planner": {"gripper_round": NaN, ', "planner.gripper_round"),
+        ('"planner": {', '"planner": {"method": "mppi", "temperature": Infinity, ', "planner.temperature"),
+        ('"planner": {', '"planner": {"horizon": NaN, ', "planner.horizon"),
+        ('"planner": {', '"timeout_s": Infinity, "planner": {', "timeout_s"),
+    ]
+    base = json.dumps(plan_body(state=np.array([0.4, 0, 0.3, 0, 0, 0, 0])))
+    for old, new, field in cases:
+        text = base.replace(old, new, 1)
+        assert text != base, old
+        r = http.post("/plan", content=text.encode(), headers={"content-type": "application/json"})
+        _assert_error(r, 422, field)
+    assert http.post("/plan", json=plan_body()).status_code == 200
+    health = http.get("/health").json()
+    assert (health["planned"], health["failed"]) == (1, 0)
+
+
+def test_a_reply_that_cannot_be_encoded_is_a_json_500():
+    with _client() as c:
+        c.app.state.service.metadata = lambda: {"fps": float("nan")}
+        _assert_error(c.get("/metadata"), 500)
+        r = c.get("/metadata", headers={"accept": "application/msgpack"})
+        assert r.status_code == 200 and msgpack.unpackb(r.content)["fps"] != 0  # msgpack carries NaN
+        c.app.state.service.metadata = lambda: {"fps": np.float32(4.0)}  # a type msgpack lacks
+        _assert_error(c.get("/metadata", headers={"accept": "application/msgpack"}), 500)

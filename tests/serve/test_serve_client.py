@@ -108,6 +108,6 @@ def test_the_server_binds_loopback_unless_told_otherwise():
     svc = PlanningService(make_service().model, ServeConfig())
     app = create_app(svc)
     assert uvicorn_config(app, ServeConfig()).host == "127.0.0.1"
-    assert uvicorn_config(app, ServeConfig(host="0.0.0.0")).host == "0.0.0.0"
+    assert uvicorn_config(app, ServeConfig(host="0.0.0.0", allow_unauthenticated=True)).host == "0.0.0.0"
     with BackgroundServer(app) as url:
         assert url.startswith("http://127.0.0.1:")

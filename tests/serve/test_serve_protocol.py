@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import math
 
 import msgpack
 import numpy as np
@@ -107,10 +109,24 @@ def test_planner_settings_resolve_on_the_server_defaults_within_bounds():
     ({"method": "gd"}, "planner.method"),
     ({"preset": "fast"}, "planner.preset"),
     ({"method": "mppi", "preset": "paper"}, "planner.preset"),
+    ({"method": ["cem"]}, "planner.method"),  # unhashable: once a TypeError, a 500
+    ({"preset": {"paper": 1}}, "planner.preset"),
     ({"num_samplez": 10}, "planner"),
     ({"num_samples": "many"}, "planner"),
     ({"num_elites": 1}, "planner"),
     ([1, 2], "planner"),
+    # numbers: non-finite, or outside the bounds that keep the search finite in float32
+    ({"min_std": float("nan")}, "planner.min_std"),
+    ({"gripper_round": float("nan")}, "planner.gripper_round"),
+    ({"xyz_radius": float("inf")}, "planner.xyz_radius"),
+    ({"xyz_radius": 1e30}, "planner.xyz_radius"),
+    ({"init_std_xyz": 1e300}, "planner.init_std_xyz"),
+    ({"rot_limit": 4.0}, "planner.rot_limit"),
+    ({"num_samples": float("nan")}, "planner.num_samples"),
+    ({"horizon": float("-inf")}, "planner.horizon"),
+    ({"search": ["xyz", float("nan")]}, "planner.search"),
+    ({"method": "mppi", "temperature": float("inf")}, "planner.temperature"),
+    ({"method": "mppi", "temperature": 1e-30}, "planner.temperature"),
 ])
 def test_bad_planner_settings_are_422_with_the_field(spec, field):
     e = _err(resolve_planner, spec, CFG)
@@ -131,6 +147,11 @@ def test_plan_request_parses_and_bad_fields_are_named():
         ({k: v for k, v in plan_body().items() if k != "goal_images"}, "goal_id"),  # neither
         (plan_body(init_mean=[[0.0] * 7] * 2), "init_mean"),
         (plan_body(init_mean=[[float("inf")] + [0.0] * 6]), "init_mean"),
+        ({**plan_body(), "state": [1e300] + [0.0] * 6}, "state"),  # finite in float64, inf in float32
+        ({**plan_body(), "state": [0.0] * 6 + [-1e4]}, "state"),  # past MAX_ABS_VECTOR
+        (plan_body(init_mean=[[0.0] * 6 + [1e300]]), "init_mean"),
+        (plan_body(timeout_s=float("nan")), "timeout_s"),
+        (plan_body(seed=1e300), "seed"),
         (plan_body(timeout_s=1e9), "timeout_s"),
         (plan_body(seed=-1), "seed"),
         (plan_body(colour="red"), "colour"),
@@ -155,6 +176,57 @@ def test_serve_config_binds_loopback_by_default_and_names_bad_fields():
     assert is_loopback("localhost") and is_loopback("::1") and not is_loopback("0.0.0.0")
     for kwargs, name in [({"queue_size": 0}, "queue_size"), ({"timeout_s": 0}, "timeout_s"),
                          ({"min_image_side": 64, "max_image_side": 32}, "min_image_side"),
-                         ({"preset": "fast"}, "preset"), ({"planner": {"num_samples": 10**6}}, "planner")]:
+                         ({"preset": "fast"}, "preset"), ({"planner": {"num_samples": 10**6}}, "planner"),
+                         ({"planner": {"min_std": float("nan")}}, "planner.min_std"),
+                         ({"fps": float("inf")}, "fps"), ({"body_timeout_s": float("nan")}, "body_timeout_s")]:
         with pytest.raises(ConfigError, match=name):
             ServeConfig(**kwargs)
+
+
+def test_a_bad_entry_is_named_by_its_index():
+    e = _err(parse_plan_request, plan_body(init_mean=[[0.0] * 7, [0.0] * 3 + [1e300] + [0.0] * 3]),
+             ServeConfig(planner={"horizon": 2}))
+    assert e.field == "init_mean" and "init_mean[1][3] = 1e+300" in e.message
+
+
+WEIRD_NUMBERS = [float("nan"), float("inf"), float("-inf"), 1e300, -1e300, 1e39, 10**400, -(10**400), 2**64,
+                 True, "1", None, [], {}, [1.0], -1, 0, 0.0, 1e-320]
+
+
+def _numeric_paths(body: dict) -> list[tuple]:
+    """Every number the /plan body can hold: state and init_mean entries, seed, timeout_s, each
+    planner field of CEM and MPPI, the image's shape."""
+    paths = [("state", i) for i in range(7)] + [("init_mean", 0, i) for i in range(7)]
+    paths += [("seed",), ("timeout_s",), ("image", "shape", 0), ("image", "shape", 2)]
+    for method, cls in (("cem", CEMConfig), ("mppi", MPPIConfig)):
+        paths += [("planner", method, f.name) for f in dataclasses.fields(cls)
+                  if f.name not in ("chunk_size", "search")]
+    return paths
+
+
+@pytest.mark.parametrize("value", WEIRD_NUMBERS, ids=repr)
+def test_every_number_of_a_plan_request_is_validated(value):
+    """Fuzz: any value in any numeric field is accepted or refused with a 4xx naming a field,
+    never another exception (which the server would answer with 500)."""
+    for path in _numeric_paths(plan_body()):
+        body = plan_body(init_mean=[[0.0] * 7])
+        if path[0] == "planner":
+            body["planner"] = {"method": path[1], path[2]: value}
+        else:
+            target = body
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+        try:
+            parse_plan_request(body, CFG)
+        except ServeError as e:
+            assert 400 <= e.status < 500 and e.field, (path, value, e.message)
+            if path[0] == "planner" and isinstance(value, float) and not math.isfinite(value):
+                assert e.field == f"planner.{path[2]}", (path, e.field)
+
+
+def test_messages_quoting_huge_values_are_cut():
+    e = _err(parse_plan_request, plan_body(seed=10**400), CFG)
+    assert e.field == "seed" and "an integer of 401 digits" in e.message
+    e = _err(resolve_planner, {"method": "x" * 100_000}, CFG)
+    assert e.field == "planner.method" and len(e.message) < 1000 and e.message.endswith("(cut)")

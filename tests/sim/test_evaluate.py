@@ -41,6 +41,19 @@ def _record(policy, task, lab, seed, success, distance, times=(0.1, 0.2)):
     )
 
 
+def test_reach_rows_name_no_object():
+    """Reach is about no object (a cup only stands on the table): its row's object is None, its
+    episodes pool whatever stood there; object tasks keep one row per object."""
+    eps = [_record("p", "reach", "a", 0, True, 0.01), _record("p", "grasp", "a", 0, True, 0.02)]
+    eps += [EpisodeRecord("p", t, "box", "a", 1, False, 0.05, 2, 0, [0.1, 0.2], 1.0, 1)
+            for t in ("reach", "grasp")]
+    rows = summary_rows(eps)
+    assert [(r["task"], r["object"]) for r in rows] == [("reach", None), ("grasp", "cup"), ("grasp", "box"),
+                                                        (ALL, ALL)]
+    assert rows[0]["policies"]["p"]["episodes"] == 2 and rows[1]["policies"]["p"]["episodes"] == 1
+    assert eps[0].to_dict()["object"] == "cup"  # the episode still records the scene it ran in
+
+
 def test_summaries_pool_labs_and_tasks():
     eps = [
         _record("p", "reach", "a", 0, True, 0.01),

@@ -101,3 +101,45 @@ def test_grasp_lift_test_leaves_the_simulator_as_it_was():
         after = task.sim.snapshot()
         np.testing.assert_array_equal(before.physics, after.physics)
         np.testing.assert_array_equal(image, task.sim.render())
+
+
+_UNCLOSED = """
+from vjepa_ac.sim.env import FrankaSim, SimConfig
+from vjepa_ac.sim.tasks import make_task
+
+tasks = [make_task(name, image_size=32, seed=0) for name in ("reach", "grasp")]  # goal images rendered
+tasks[0].step([0.01, 0, 0, 0, 0, 0, 0])
+sim = FrankaSim(SimConfig(image_size=32))
+sim.reset(0)
+sim.render()
+with make_task("reach", image_size=32, seed=1) as closed:
+    pass
+print("built", len(tasks), closed.sim._renderer is None)
+"""
+
+
+def test_tasks_left_open_exit_quietly():
+    """A script that renders with tasks and sims and never closes them exits without the
+    'Exception ignored in: Renderer.__del__ ... EGLError' tracebacks of interpreter teardown."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _UNCLOSED], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "built 2 True"
+    assert run.stderr == "", run.stderr
+
+
+def test_close_releases_the_renderer_and_the_exit_hook_skips_it():
+    from vjepa_ac.sim import env
+
+    with make_task("reach", image_size=32, seed=0) as task:
+        renderer = task.sim._renderer
+        assert renderer is not None and renderer in env._OPEN_RENDERERS
+    assert task.sim._renderer is None and renderer not in env._OPEN_RENDERERS
+    task.close()  # idempotent
+    task.sim.render()  # a closed sim renders again on demand, with a new context
+    assert task.sim._renderer in env._OPEN_RENDERERS
+    env.close_open_renderers()  # what runs at exit: closes what its owners left open
+    assert len(env._OPEN_RENDERERS) == 0
+    task.close()

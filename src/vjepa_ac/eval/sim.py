@@ -207,7 +207,7 @@ def markdown_report(header: dict, rows: list[dict]) -> str:
         pooled = ALL in (r["task"], r["lab"])
         cells = [
             f"**{r['task']}**" if pooled else r["task"],
-            r["object"],
+            r["object"] or "-",  # reach is about no object
             f"**{r['lab']}**" if pooled else r["lab"],
         ]
         cells += [_success_cell(s) for s in stats]

@@ -21,7 +21,7 @@ from vjepa_ac.plan.sampling import PlanResult, run_search
 def mppi_weights(energies: Tensor, temperature: float, normalize: bool = True) -> Tensor:
     """Importance weights ``[S]`` (sum to 1) of candidate energies ``[S]``; lower is heavier."""
     shifted = energies - energies.min()  # [S], >= 0
-    if normalize:
+    if normalize and energies.numel() > 1:  # one sample has no spread (its std is NaN): weight 1
         shifted = shifted / energies.std().clamp(min=torch.finfo(energies.dtype).tiny)
     return torch.softmax(-shifted / temperature, dim=0)
 

@@ -6,6 +6,8 @@
     DELETE /goals/{goal_id} forget a goal
     POST   /plan            image + state + goal -> action, energy, plan time, model/config id
 
+With a token (``ServeConfig.token_file`` / ``token_env``, ``serve/auth.py``) every route but
+/health (unless ``health_needs_token``) answers 401 without ``Authorization: Bearer <token>``.
 Bodies are read by ``read_body`` (size checked from Content-Length and while streaming, and a
 time limit) before anything parses them; parsing and image decoding run in a thread, the plan
 on the service's worker. Errors are JSON ``{"error": ..., "field": ..., "status": ...}``;
@@ -24,6 +26,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vjepa_ac.serve.auth import OPEN_PATHS, BearerAuth, load_token
 from vjepa_ac.serve.protocol import (
     JSON,
     MSGPACK,
@@ -73,13 +76,50 @@ def _wants_msgpack(request: Request) -> bool:
 
 
 def _reply(request: Request, obj: Any, status: int = 200) -> Response:
+    """``obj`` in the request's format; a reply that cannot be encoded (a NaN for strict JSON, a
+    type msgpack lacks: a server bug) becomes a 500 that can."""
     packed = _wants_msgpack(request)
-    return Response(encode_body(obj, packed), status_code=status, media_type=MSGPACK if packed else JSON)
+    try:
+        body = encode_body(obj, packed)
+    except (ValueError, TypeError, OverflowError) as e:
+        log.error("the reply to %s could not be encoded: %s: %s", request.url.path, type(e).__name__, e)
+        return _error(ServeError(500, "internal error: the reply could not be encoded: "
+                                      f"{type(e).__name__}: {e}"))
+    return Response(body, status_code=status, media_type=MSGPACK if packed else JSON)
 
 
 def _error(e: ServeError) -> Response:
     headers = {"Retry-After": str(RETRY_AFTER_S)} if e.status == 503 else None
     return Response(encode_body(e.to_wire(), False), status_code=e.status, media_type=JSON, headers=headers)
+
+
+class CatchAll:
+    """ASGI middleware: an unexpected exception becomes a JSON 500 reply, and the exception stops
+    here. (Starlette's handler for ``Exception`` sends its reply and then re-raises, and uvicorn
+    answers a re-raised exception by closing the connection: the client's next request on that
+    keep-alive connection would meet a reset.)"""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked_send(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception as e:
+            log.exception("unexpected error on %s", scope.get("path"))
+            if started:  # half a reply is out: only closing the connection can end it
+                raise
+            await _error(ServeError(500, f"internal error: {type(e).__name__}: {e}"))(scope, receive, send)
 
 
 async def _await(future, timeout_s: float) -> Any:
@@ -125,10 +165,10 @@ def create_app(service: PlanningService) -> FastAPI:
     async def http_error(request: Request, e: StarletteHTTPException) -> Response:
         return _error(ServeError(e.status_code, str(e.detail)))
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, e: Exception) -> Response:
-        log.exception("unexpected error on %s", request.url.path)
-        return _error(ServeError(500, f"internal error: {type(e).__name__}: {e}"))
+    app.add_middleware(CatchAll)  # inside Starlette's ServerErrorMiddleware, outside the handlers above
+    token = load_token(cfg)
+    if token is not None:  # outermost: a request without the token reaches no route, no body is read
+        app.add_middleware(BearerAuth, token=token, open_paths=() if cfg.health_needs_token else OPEN_PATHS)
 
     @app.get("/health")
     async def health(request: Request) -> Response:

@@ -33,10 +33,17 @@ class ServeConfig:
     """``vjepa-ac serve``: one model in memory, a bounded queue, per-request planner settings."""
 
     # -- network
-    host: str = LOOPBACK  # bind address; anything but loopback is logged as a warning (no auth)
+    host: str = LOOPBACK  # bind address; anything but loopback needs a token (or allow_unauthenticated)
     port: int = 8765  # TCP port (0: any free port)
     max_connections: int = 64  # open connections before uvicorn answers 503
     keep_alive_s: float = 5.0  # s an idle keep-alive connection is held
+    header_timeout_s: float = 5.0  # s from a request's first byte to the end of its headers (else closed)
+    max_connections_per_client: int | None = 16  # open connections of one client address (None: no cap)
+    # -- authentication (serve/auth.py): the token itself is never in the config
+    token_file: str | None = None  # file holding the bearer token every request must carry
+    token_env: str | None = None  # or: name of the environment variable holding it
+    health_needs_token: bool = False  # GET /health needs the token too (False: open, for monitors)
+    allow_unauthenticated: bool = False  # serve a non-loopback host without a token (logged as a warning)
     # -- model
     device: str = "auto"  # "auto": cuda if available, else cpu
     crop: str | None = None  # planning crop of incoming frames; None: the training run's (else square)
@@ -73,9 +80,21 @@ class ServeConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"ServeConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("keep_alive_s", "body_timeout_s", "timeout_s"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"ServeConfig.{name} must be > 0 s, got {getattr(self, name)}")
+        if self.max_connections_per_client is not None and self.max_connections_per_client < 1:
+            raise ConfigError(f"ServeConfig.max_connections_per_client must be >= 1 or null, got "
+                              f"{self.max_connections_per_client}")
+        for name in ("keep_alive_s", "header_timeout_s", "body_timeout_s", "timeout_s"):
+            if not 0 < getattr(self, name) < float("inf"):
+                raise ConfigError(f"ServeConfig.{name} must be > 0 s and finite, got {getattr(self, name)}")
+        if self.token_file is not None and self.token_env is not None:
+            raise ConfigError("ServeConfig.token_file and ServeConfig.token_env are both set; give one")
+        if self.health_needs_token and self.token_file is None and self.token_env is None:
+            raise ConfigError("ServeConfig.health_needs_token needs a token: set token_file or token_env")
+        if (not is_loopback(self.host) and self.token_file is None and self.token_env is None
+                and not self.allow_unauthenticated):
+            raise ConfigError(f"ServeConfig.host={self.host!r} is not a loopback address: set token_file or "
+                              "token_env so that clients must send a bearer token (docs/serve.md), or "
+                              "allow_unauthenticated=true to serve without one")
         if self.min_image_side > self.max_image_side:
             raise ConfigError(f"ServeConfig.min_image_side={self.min_image_side} exceeds "
                               f"ServeConfig.max_image_side={self.max_image_side}")
@@ -83,8 +102,8 @@ class ServeConfig:
             raise ConfigError(f"ServeConfig.max_batch must be >= 1 or null, got {self.max_batch}")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise ConfigError(f"ServeConfig.torch_threads must be >= 1 or null, got {self.torch_threads}")
-        if self.fps is not None and not self.fps > 0:
-            raise ConfigError(f"ServeConfig.fps must be > 0 or null, got {self.fps}")
+        if self.fps is not None and not 0 < self.fps < float("inf"):  # /metadata reports it: finite
+            raise ConfigError(f"ServeConfig.fps must be > 0 and finite, or null, got {self.fps}")
         if self.crop is not None and self.crop not in CROPS:
             raise ConfigError(f"ServeConfig.crop must be one of {list(CROPS)} or null, got {self.crop!r}")
         if self.preset not in CEM_PRESETS:

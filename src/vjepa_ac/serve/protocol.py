@@ -21,7 +21,7 @@ import io
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from vjepa_ac.serve.config import ServeConfig
 
 PlannerConfig = CEMConfig | MPPIConfig
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 JSON = "application/json"
 MSGPACK = "application/msgpack"
@@ -47,6 +48,28 @@ PLANNER_METHODS: dict[str, type] = {"cem": CEMConfig, "mppi": MPPIConfig}
 # planner fields a request may not set: the server sizes its own chunks (ServeConfig.max_batch)
 SERVER_PLANNER_FIELDS = ("chunk_size",)
 
+# Bounds of the real-valued planner settings a request (or ServeConfig.planner) may set, in the
+# units of plan/config.py, [low, high] inclusive (the configs' own checks, e.g. > 0, apply too).
+# They are far outside any useful setting (the paper's xyz_radius is 0.075 m) and keep every
+# number the search computes finite in float32: a 1e30 m radius would reach the world model as
+# a 1e30 m action and come back as NaN energies.
+PLANNER_FLOAT_BOUNDS: dict[str, tuple[float, float]] = {
+    "xyz_radius": (0.0, 1.0),  # m per step
+    "rot_limit": (0.0, math.pi),  # rad per step
+    "gripper_limit": (0.0, 2.0),  # closure change per step (closure is 0..1)
+    "init_std_xyz": (0.0, 1.0),  # m
+    "init_std_rot": (0.0, math.pi),  # rad
+    "init_std_gripper": (0.0, 2.0),
+    "min_std": (0.0, 1.0),  # same units as the std it floors
+    "momentum_mean": (0.0, 1.0),
+    "momentum_std": (0.0, 1.0),
+    "gripper_round": (0.0, 2.0),
+    "temperature": (1e-6, 1e6),  # MPPI, in units of the energy scale
+}
+# |entry| bound of state and init_mean: far outside any arm's workspace (m, rad, closure), and
+# small enough that the world model's float32 arithmetic on them stays finite
+MAX_ABS_VECTOR = 1e3
+
 PLAN_KEYS = ("image", "state", "goal_id", "goal_images", "planner", "init_mean", "seed", "timeout_s")
 GOAL_KEYS = ("images",)
 
@@ -55,7 +78,11 @@ class ServeError(Exception):
     """What a caller gets instead of a reply: HTTP ``status`` (4xx: the request; 500: its plan
     failed; 503: busy; 504: out of time), a message, and the request field at fault (or None)."""
 
+    MAX_MESSAGE = 600  # characters: a message quoting a huge request value is cut
+
     def __init__(self, status: int, message: str, field: str | None = None):
+        if len(message) > self.MAX_MESSAGE:
+            message = message[:self.MAX_MESSAGE] + "... (cut)"
         super().__init__(message)
         self.status = status
         self.message = message
@@ -185,29 +212,68 @@ def _decode_encoded(data: bytes, encoding: str, cfg: ServeConfig, field: str) ->
 # numbers and planner settings
 
 
-def _finite_array(value: Any, shape: tuple[int | None, ...], field: str) -> np.ndarray:
-    """A nested list of numbers -> float64 array of ``shape`` (None: any length >= 1), all finite."""
+def _finite_array(value: Any, shape: tuple[int | None, ...], field: str,
+                  max_abs: float = MAX_ABS_VECTOR) -> np.ndarray:
+    """A nested list of numbers -> float64 array of ``shape`` (None: any length >= 1), every entry
+    finite and within ``[-max_abs, max_abs]`` (so that it stays finite in float32 too)."""
     def bad(why: str) -> ServeError:
         dims = ", ".join("H" if s is None else str(s) for s in shape)
-        return ServeError(422, f"{field} must be a [{dims}] list of finite numbers; {why}", field)
+        return ServeError(422, f"{field} must be a [{dims}] list of finite numbers within "
+                               f"+-{max_abs:g}; {why}", field)
 
-    def check(v: Any, depth: int) -> None:
+    def check(v: Any, where: str, depth: int) -> None:
         if depth == len(shape):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise bad(f"found {type(v).__name__}")
+                raise bad(f"{where} is a {type(v).__name__}")
+            if not abs(v) <= max_abs:  # NaN, infinity, or too large (an int of any size compares exactly)
+                raise bad(f"{where} = {_show(v)}")
             return
         if not isinstance(v, list):
-            raise bad(f"found {type(v).__name__} at depth {depth}")
+            raise bad(f"{where} is a {type(v).__name__}")
         if (shape[depth] is not None and len(v) != shape[depth]) or len(v) == 0:
-            raise bad(f"got length {len(v)} at depth {depth}")
-        for item in v:
-            check(item, depth + 1)
+            raise bad(f"{where} has length {len(v)}")
+        for i, item in enumerate(v):
+            check(item, f"{where}[{i}]", depth + 1)
 
-    check(value, 0)
-    arr = np.asarray(value, dtype=np.float64)
-    if not np.isfinite(arr).all():
-        raise bad("found NaN or infinity")
-    return arr
+    check(value, field, 0)
+    return np.asarray(value, dtype=np.float64)
+
+
+def _show(v: Any) -> str:
+    """``repr(v)``, or a description of an integer too long to print (others are cut by ServeError)."""
+    text = repr(v)
+    if isinstance(v, int) and len(text) > 24:
+        return f"an integer of {len(text.lstrip('-'))} digits"
+    return text
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_planner_numbers(spec: Mapping[str, Any]) -> None:
+    """Every number in request planner settings is finite in float32 (JSON's NaN / Infinity
+    literals and msgpack floats reach here as Python floats, JSON's 1e400-digit integers as
+    ints): 422 naming ``planner.<key>``."""
+    for key, value in spec.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if _is_number(v) and not abs(v) <= FLOAT32_MAX:
+                raise ServeError(422, f"planner.{key} must be a finite number within float32's range, got "
+                                      f"{_show(v)}", f"planner.{key}")
+
+
+def _check_planner_bounds(planner: PlannerConfig) -> None:
+    """Every real-valued setting of the resolved planner within ``PLANNER_FLOAT_BOUNDS`` (any
+    float field not listed there: finite in float32)."""
+    for f in fields(planner):
+        value = getattr(planner, f.name)
+        if isinstance(value, bool) or not isinstance(value, float):
+            continue
+        low, high = PLANNER_FLOAT_BOUNDS.get(f.name, (-FLOAT32_MAX, FLOAT32_MAX))
+        if not low <= value <= high:
+            raise ServeError(422, f"planner.{f.name}={value!r} is outside the server's bounds [{low:g}, "
+                                  f"{high:g}]", f"planner.{f.name}")
 
 
 def resolve_planner(spec: Any, cfg: ServeConfig) -> PlannerConfig:
@@ -224,13 +290,13 @@ def resolve_planner(spec: Any, cfg: ServeConfig) -> PlannerConfig:
         raise ServeError(422, f"planner must be a mapping, got {type(spec).__name__}", "planner")
     spec = dict(spec)
     method = spec.pop("method", cfg.method)
-    if method not in PLANNER_METHODS:
+    if not isinstance(method, str) or method not in PLANNER_METHODS:
         raise ServeError(422, f"planner.method must be one of {sorted(PLANNER_METHODS)}, got {method!r}",
                            "planner.method")
     preset = spec.pop("preset", None)
     if method == "cem":
         preset = cfg.preset if preset is None else preset
-        if preset not in CEM_PRESETS:
+        if not isinstance(preset, str) or preset not in CEM_PRESETS:
             raise ServeError(422, f"planner.preset must be one of {sorted(CEM_PRESETS)}, got {preset!r}",
                                "planner.preset")
     elif preset is not None:
@@ -241,11 +307,13 @@ def resolve_planner(spec: Any, cfg: ServeConfig) -> PlannerConfig:
             raise ServeError(422, f"planner.{name} is set by the server (ServeConfig.max_batch)",
                                f"planner.{name}")
     overrides = deep_merge(cfg.planner if server_default else {}, spec)
+    _check_planner_numbers(overrides)
     try:
         planner = PlannerSpec(cfg.planner_kind(method, preset), overrides=overrides).resolve(
             where="", chunk_size=cfg.max_batch)
     except ConfigError as e:
         raise ServeError(422, f"planner: {e}", "planner") from e
+    _check_planner_bounds(planner)
     for name, value, bound in limits_exceeded(planner, cfg.planner_limits()):
         raise ServeError(422, f"planner.{name}={value} exceeds the server's bound {bound}", f"planner.{name}")
     return planner
@@ -332,11 +400,11 @@ def parse_plan_request(data: Mapping[str, Any], cfg: ServeConfig) -> PlanRequest
                                     f"{planner.horizon}", "init_mean")
     seed = data.get("seed", cfg.seed)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ServeError(422, f"seed must be an integer in [0, 2**63), got {seed!r}", "seed")
+        raise ServeError(422, f"seed must be an integer in [0, 2**63), got {_show(seed)}", "seed")
     timeout_s = data.get("timeout_s", cfg.timeout_s)
-    if (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not math.isfinite(timeout_s)
-            or not 0 < timeout_s <= cfg.timeout_s):
-        raise ServeError(422, f"timeout_s must be in (0, {cfg.timeout_s}], got {timeout_s!r}", "timeout_s")
+    if not _is_number(timeout_s) or not 0 < timeout_s <= cfg.timeout_s:  # NaN fails the comparison too
+        raise ServeError(422, f"timeout_s must be in (0, {cfg.timeout_s}], got {_show(timeout_s)}",
+                         "timeout_s")
     image = decode_image(data["image"], cfg, "image")
     images = None if goal_images is None else _image_list(goal_images, cfg, "goal_images")
     if images is not None and len(images) > planner.horizon:

@@ -43,7 +43,9 @@ from vjepa_ac.serve.model import ServedModel
 from vjepa_ac.serve.protocol import (
     IMAGE_ENCODINGS,
     JSON,
+    MAX_ABS_VECTOR,
     MSGPACK,
+    PLANNER_FLOAT_BOUNDS,
     GoalRequest,
     PlanRequest,
     ServeError,
@@ -323,7 +325,9 @@ class PlanningService:
             "planner_default": planner_wire(self.default_planner),
             "config_id": config_id(self.default_planner),
             "planner_bounds": {"max_samples": cfg.max_samples, "max_iterations": cfg.max_iterations,
-                               "max_horizon": cfg.max_horizon},
+                               "max_horizon": cfg.max_horizon,
+                               **{name: list(b) for name, b in PLANNER_FLOAT_BOUNDS.items()}},
+            "max_abs_state": MAX_ABS_VECTOR,  # |entry| of state and init_mean
             "limits": {"max_body_bytes": cfg.max_body_bytes, "max_image_side": cfg.max_image_side,
                        "min_image_side": cfg.min_image_side, "max_goal_images": cfg.max_goal_images,
                        "max_goals": cfg.max_goals, "queue_size": cfg.queue_size, "timeout_s": cfg.timeout_s},

@@ -12,7 +12,9 @@ Conventions (as DROID's ``trajectory.h5``):
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import weakref
 from dataclasses import dataclass, field
 
 import mujoco
@@ -151,8 +153,39 @@ def _place(rng: np.random.Generator, n: int, low, high, spacing: float, avoid=()
     return out
 
 
+# Renderers not closed by their owner. MuJoCo's EGL backend registers eglTerminate with atexit
+# when it makes its first context; a renderer left to its __del__ at interpreter teardown then
+# frees its context on a terminated display and prints "Exception ignored in: Renderer.__del__
+# ... EGLError". close_open_renderers is registered with atexit after the first renderer exists,
+# so it runs before eglTerminate (atexit runs the last registered first) and closes them quietly.
+_OPEN_RENDERERS: weakref.WeakSet[mujoco.Renderer] = weakref.WeakSet()
+_exit_hook_registered = False
+
+
+def open_renderer(model: mujoco.MjModel, size: int) -> mujoco.Renderer:
+    """A ``size`` x ``size`` offscreen renderer that is closed at interpreter exit if its owner
+    has not closed it (see ``close_open_renderers``)."""
+    global _exit_hook_registered
+    renderer = mujoco.Renderer(model, size, size)  # the first one initialises the GL backend
+    _OPEN_RENDERERS.add(renderer)
+    if not _exit_hook_registered:
+        atexit.register(close_open_renderers)
+        _exit_hook_registered = True
+    return renderer
+
+
+def close_open_renderers() -> None:
+    """Close every renderer of ``open_renderer`` still open (idempotent; runs at exit)."""
+    for renderer in list(_OPEN_RENDERERS):
+        renderer.close()
+    _OPEN_RENDERERS.clear()
+
+
 class FrankaSim:
-    """A Franka Panda + gripper on a table in one lab, controlled by end-effector deltas."""
+    """A Franka Panda + gripper on a table in one lab, controlled by end-effector deltas.
+
+    Holds an offscreen GL context once it has rendered: ``close()`` it (or use ``with``) when
+    done; one still open at interpreter exit is closed then (``close_open_renderers``)."""
 
     def __init__(self, cfg: SimConfig | None = None):
         cfg = cfg or SimConfig()
@@ -400,7 +433,7 @@ class FrankaSim:
         """Frame ``[H,W,3] uint8`` of ``camera`` (default: the first configured one)."""
         if self._renderer is None:
             size = self.cfg.image_size
-            self._renderer = mujoco.Renderer(self.model, size, size)
+            self._renderer = open_renderer(self.model, size)
             flags = self._renderer.scene.flags
             flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0  # costly on a software rasteriser, invisible here
             flags[mujoco.mjtRndFlag.mjRND_SHADOW] = int(self.cfg.shadows)
@@ -414,6 +447,7 @@ class FrankaSim:
     def close(self) -> None:
         """Free the GL context (a renderer freed at interpreter exit prints EGL errors)."""
         if self._renderer is not None:
+            _OPEN_RENDERERS.discard(self._renderer)
             self._renderer.close()
             self._renderer = None
 

@@ -33,7 +33,7 @@ import numpy as np
 from vjepa_ac.sim.env import FrankaSim, Observation, SimConfig
 from vjepa_ac.sim.labs import EVAL_LABS, LABS
 from vjepa_ac.sim.scene import OBJECTS
-from vjepa_ac.sim.tasks import TASKS, Task, make_task
+from vjepa_ac.sim.tasks import OBJECT_TASKS, TASKS, Task, make_task
 
 # The paper's Grasp uses a cup and a box and reports two numbers for each object task.
 DEFAULT_OBJECTS: dict[str, tuple[str, ...]] = {
@@ -139,7 +139,7 @@ class EpisodeRecord:
 
     policy: str
     task: str
-    object: str
+    object: str  # TaskConfig.object: the manipulated object (reach: scenery on the table, not a task object)
     lab: str
     seed: int
     success: bool
@@ -348,15 +348,21 @@ def summarize(episodes: Sequence[EpisodeRecord]) -> dict:
     )
 
 
+def task_object(episode: EpisodeRecord) -> str | None:
+    """The object an episode's task is about; None for a task without one (reach)."""
+    return episode.object if episode.task in OBJECT_TASKS else None
+
+
 def summary_rows(episodes: Iterable[EpisodeRecord]) -> list[dict]:
     """Rows of the results table: each (task, object) per lab and pooled over labs, then all
     tasks per lab and pooled (pooled rows only where there is more than one lab / task).
-    Each row: ``task``, ``object``, ``lab`` and ``policies`` (policy name -> ``summarize`` of
-    its episodes; policies without episodes are absent)."""
+    Each row: ``task``, ``object`` (None for a task without one: reach, whatever stood on
+    the table), ``lab`` and ``policies`` (policy name -> ``summarize`` of its episodes;
+    policies without episodes are absent)."""
     eps = list(episodes)
     policies = list(dict.fromkeys(e.policy for e in eps))
     labs = list(dict.fromkeys(e.lab for e in eps))
-    pairs = list(dict.fromkeys((e.task, e.object) for e in eps))
+    pairs = list(dict.fromkeys((e.task, task_object(e)) for e in eps))
     lab_keys = [*labs, ALL] if len(labs) > 1 else labs  # a pooled row only when it pools something
     groups = [(t, o, lab) for t, o in pairs for lab in lab_keys]
     groups += [(ALL, ALL, lab) for lab in lab_keys] if len(pairs) > 1 else []
@@ -367,7 +373,7 @@ def summary_rows(episodes: Iterable[EpisodeRecord]) -> list[dict]:
             members = [
                 e
                 for e in eps
-                if e.policy == p and t in (ALL, e.task) and o in (ALL, e.object) and lab in (ALL, e.lab)
+                if e.policy == p and t in (ALL, e.task) and o in (ALL, task_object(e)) and lab in (ALL, e.lab)
             ]
             if members:
                 row["policies"][p] = summarize(members)

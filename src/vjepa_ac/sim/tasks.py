@@ -45,6 +45,8 @@ from vjepa_ac.sim.video import side_by_side, write_video
 
 TaskName = Literal["reach", "grasp", "reach_with_object", "pick_and_place"]
 TASKS: tuple[str, ...] = ("reach", "grasp", "reach_with_object", "pick_and_place")
+# tasks about an object (TaskConfig.object); in reach the object only stands on the table as scenery
+OBJECT_TASKS: tuple[str, ...] = ("grasp", "reach_with_object", "pick_and_place")
 _DEFAULT_STEPS = {"reach": 10, "grasp": 8, "reach_with_object": 10, "pick_and_place": 18}
 LIFT_TEST_HEIGHT = 0.10  # m: the grasp task's success check lifts the end effector this much
 # measured closure a grasp needs (expert grasps read 0.42 cup, 0.52 box, 0.69 cube): an open gripper
@@ -57,7 +59,8 @@ _MAX_SCENE_TRIES = 10
 class TaskConfig:
     name: TaskName = "reach"
     sim: SimConfig = field(default_factory=lambda: SimConfig(lab=EVAL_LABS[0], image_size=128))
-    object: Literal["cube", "cup", "box"] = "cup"  # manipulated object (the paper's Grasp uses a cup and a box)
+    # manipulated object (the paper's Grasp uses a cup and a box); in reach it is only scenery
+    object: Literal["cube", "cup", "box"] = "cup"
     clutter: bool = False  # put the other task objects on the table too
     max_steps: int = 0  # control steps per episode; 0 = the task's default (reach 10, grasp 8, rwo 10, p&p 18)
     goal_schedule: tuple[int, ...] = ()  # steps per goal image; () = all steps on one goal, p&p (4, 10, 4)
@@ -210,6 +213,7 @@ class Task:
         return write_video(path, np.stack(self.frames), fps=fps or self.cfg.sim.control_hz)
 
     def close(self) -> None:
+        """Release the simulator's GL context (idempotent; rendering again makes a new one)."""
         self.sim.close()
 
     def __enter__(self) -> Task:
