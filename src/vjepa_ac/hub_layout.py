@@ -101,3 +101,40 @@ def read_eval_results(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object (eval sim's results.json)")
     return {"summary": data["summary"], "file": path.name} if "summary" in data else data
+
+
+def hub_folder(spec: str | Path) -> Path:
+    """A local Hub-layout folder for ``spec``: the folder itself, or a Hub id's snapshot in the
+    Hub cache (``huggingface_hub.snapshot_download``; offline with ``HF_HUB_OFFLINE=1`` when
+    cached). Raises ``FileNotFoundError`` naming ``spec`` when it is neither."""
+    path = Path(spec)
+    if is_hub_folder(path):
+        return path
+    if looks_like_hub_id(str(spec)):
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(str(spec), allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, "README.md"]))
+        except Exception as e:  # ImportError, offline, not found: all mean "not available here"
+            raise FileNotFoundError(f"Hub repository {spec!r} could not be fetched ({type(e).__name__}: "
+                                    f"{str(e)[:200]})") from e
+    raise FileNotFoundError(f"{spec}: not a Hub-layout folder (no {CONFIG_NAME} with format {HUB_FORMAT!r})")
+
+
+def read_hub_part(folder: str | Path, part: str) -> tuple[dict, dict]:
+    """``(state_dict, constructor kwargs)`` of one model (``"encoder"`` or ``"predictor"``) in a
+    Hub-layout folder, read with safetensors (no Hub library): released key names, prefix
+    stripped. Raises ``FileNotFoundError`` / ``KeyError`` naming the folder and the part."""
+    from safetensors import safe_open
+
+    folder = Path(folder)
+    cfg = json.loads((folder / CONFIG_NAME).read_text())
+    kwargs = cfg.get(f"{part}_kwargs")
+    if kwargs is None:
+        raise KeyError(f"{folder / CONFIG_NAME}: no {part}_kwargs")
+    prefix = part + "."
+    with safe_open(str(folder / WEIGHTS_NAME), "pt") as f:
+        state = {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+    if not state:
+        raise KeyError(f"{folder / WEIGHTS_NAME}: no {prefix}* tensors")
+    return state, kwargs
