@@ -37,6 +37,7 @@ from vjepa_ac.hub_layout import (
     NORMALISATION,
     WEIGHTS_NAME,
     is_hub_folder,
+    looks_like_hub_id,
     model_card,
     read_eval_results,
 )
@@ -187,16 +188,16 @@ def hub_model_from_source(source: str | Path, *, crop: str | None = None, fps: f
                           predictor_kwargs: Mapping[str, Any] | None = None) -> HubWorldModel:
     """A ``HubWorldModel`` of ``source``: a release name (``vjepa2-ac-vitg``) or URL, a
     released-format ``.pt`` / ``.safetensors`` file (``encoder`` + ``predictor`` entries), a
-    training run folder, the main job's folder, a training checkpoint ``step_*.pt``, or a
-    Hub-layout folder. ``crop`` / ``fps`` override what the source records (releases and
+    training run folder, the main job's folder, a training checkpoint ``step_*.pt``, a
+    Hub-layout folder or a Hub id. ``crop`` / ``fps`` override what the source records (releases and
     released files: ``square`` and the paper's 4 actions/s). A LoRA run's adapters are merged.
 
-    Raises ``FileNotFoundError`` naming a missing source and ``ValueError`` / 
+    Raises ``FileNotFoundError`` naming a missing source and ``ValueError`` /
     ``official.CheckpointMismatchError`` for files that are not checkpoints of the architecture."""
     s = str(source)
     path = Path(s)
-    if path.is_dir() and is_hub_folder(path):
-        model = HubWorldModel.from_pretrained(path)
+    if is_hub_folder(path) or looks_like_hub_id(s):
+        model = HubWorldModel.from_pretrained(s)
         facts = dict(fps=model.fps if fps is None else fps, crop=crop or model.crop, source=model.source,
                      step=model.step, training_config=model.training_config, eval_results=model.eval_results)
         return HubWorldModel.from_models(model.encoder, model.predictor, **facts)
