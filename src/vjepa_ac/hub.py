@@ -84,14 +84,7 @@ class HubWorldModel(nn.Module, _mixin(), library_name=LIBRARY_NAME, tags=["robot
                  step: int | None = None, training_config: dict | None = None, eval_results: dict | None = None,
                  format: str = HUB_FORMAT):
         super().__init__()
-        if format != HUB_FORMAT:
-            raise ValueError(f"{CONFIG_NAME}: format {format!r}, expected {HUB_FORMAT!r}")
-        if crop not in CROPS:
-            raise ValueError(f"{CONFIG_NAME}: crop {crop!r} is not one of {CROPS}")
-        for key, got, want in (("action_layout", action_layout, ACTION_LAYOUT), ("normalisation", normalisation,
-                                                                                   NORMALISATION)):
-            if got is not None and got != want:
-                raise ValueError(f"{CONFIG_NAME}: {key} {got} differs from the one this code plans with: {want}")
+        _check_facts(format, crop, action_layout, normalisation)
         enc = VisionTransformer(encoder_config(**encoder_kwargs), device="meta")
         pred = ACPredictor(predictor_config(**predictor_kwargs), device="meta")
         self.encoder = enc.to_empty(device="cpu").eval()  # overwritten by from_pretrained / from_models
@@ -106,6 +99,7 @@ class HubWorldModel(nn.Module, _mixin(), library_name=LIBRARY_NAME, tags=["robot
         """Wrap loaded models (their tensors are shared, not copied); ``facts`` are the keyword
         arguments of ``__init__`` other than the two kwargs dicts."""
         facts = {"action_layout": ACTION_LAYOUT, "normalisation": NORMALISATION, **facts}
+        _check_facts(HUB_FORMAT, facts.get("crop", "square"), facts["action_layout"], facts["normalisation"])
         self = cls.__new__(cls)
         nn.Module.__init__(self)
         self._hub_mixin_config = {  # what the mixin writes as config.json
@@ -168,6 +162,18 @@ class HubWorldModel(nn.Module, _mixin(), library_name=LIBRARY_NAME, tags=["robot
 
         cfg = getattr(self, "_hub_mixin_config", None) or {}
         return ModelCard(model_card(cfg))
+
+
+def _check_facts(format: str, crop: str, action_layout: dict | None, normalisation: dict | None) -> None:
+    """Raise ``ValueError`` naming the ``config.json`` field whose value this code cannot plan with."""
+    if format != HUB_FORMAT:
+        raise ValueError(f"{CONFIG_NAME}: format {format!r}, expected {HUB_FORMAT!r}")
+    if crop not in CROPS:
+        raise ValueError(f"{CONFIG_NAME}: crop {crop!r} is not one of {CROPS}")
+    for key, got, want in (("action_layout", action_layout, ACTION_LAYOUT), ("normalisation", normalisation,
+                                                                               NORMALISATION)):
+        if got is not None and got != want:
+            raise ValueError(f"{CONFIG_NAME}: {key} {got} differs from the one this code plans with: {want}")
 
 
 def _jsonable(obj: Any) -> Any:
