@@ -104,7 +104,7 @@ def test_sim_uses_only_the_droid_writer_and_evaluate_takes_any_policy():
     assert not bad, bad
 
 
-@pytest.mark.parametrize("module", ["vjepa_ac.plan", "vjepa_ac.sim", "vjepa_ac.load", "vjepa_ac.runs",
+@pytest.mark.parametrize("module", ["vjepa_ac.plan", "vjepa_ac.sim", "vjepa_ac.load", "vjepa_ac.runs", "vjepa_ac.hub",
                                     "vjepa_ac.serve.server", "vjepa_ac.serve.service", "vjepa_ac.serve.loop",
                                     "vjepa_ac.client", "vjepa_ac.eval.sim", "vjepa_ac.eval.landscape"])
 def test_planning_serving_and_loading_need_no_training_code(module):
@@ -112,6 +112,13 @@ def test_planning_serving_and_loading_need_no_training_code(module):
     targets = [m for m in graph if _in(m, module)]
     bad = sorted({f"{t} -> {d}" for t in targets for d in closure(t) if _in(d, "vjepa_ac.train")})
     assert not bad, bad
+
+
+@pytest.mark.parametrize("module", ["vjepa_ac.runs", "vjepa_ac.hub_layout", "vjepa_ac.official"])
+def test_reading_runs_and_hub_folders_needs_no_hub_library(module):
+    """``vjepa_ac.hub`` imports huggingface_hub (an optional extra) at import; the readers of runs
+    and Hub folders must not reach it (``load.py`` imports it only for a Hub spec)."""
+    assert "vjepa_ac.hub" not in closure(module)
 
 
 def test_eval_does_not_import_serve():

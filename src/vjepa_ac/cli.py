@@ -15,8 +15,8 @@ DESCRIPTION = """\
 Train and plan with the V-JEPA 2-AC action-conditioned world model.
 
 MODEL (plan, serve, eval, landscape) is a training run folder, the main job's folder (runs/sim),
-a checkpoint (step_*.pt), a release name (vjepa2-ac-vitg), a released-format .pt, or tiny: / toy:
-(untrained test models)."""
+a checkpoint (step_*.pt), a release name (vjepa2-ac-vitg), a released-format .pt, a Hugging Face
+Hub id (owner/name) or Hub-layout folder (vjepa-ac export-hub), or tiny: / toy: (untrained test models)."""
 
 EPILOG = """\
 examples:
@@ -133,6 +133,21 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     action = policy({"image": image, "state": state}, goals if len(goals) > 1 else goals[0])
     print(json.dumps(dict(action=[round(float(a), 6) for a in action], energy=policy.last_plan.energy,
                           plan_s=round(time.perf_counter() - t0, 3), model_id=loaded.model_id)))
+    return 0
+
+
+def _cmd_export_hub(args: argparse.Namespace) -> int:
+    from vjepa_ac.hub import export_hub
+
+    out = export_hub(args.source, args.out_dir, eval_results=args.eval_results, crop=args.crop, fps=args.fps,
+                     encoder_kwargs=_json_kwargs(args.encoder_kwargs, "--encoder-kwargs"),
+                     predictor_kwargs=_json_kwargs(args.predictor_kwargs, "--predictor-kwargs"))
+    print(json.dumps({"out_dir": str(out), "files": sorted(p.name for p in out.iterdir())}))
+    if args.push_to_hub:
+        from vjepa_ac.hub import HubWorldModel
+
+        url = HubWorldModel.from_pretrained(out).push_to_hub(args.push_to_hub, private=args.private)
+        print(json.dumps({"pushed": args.push_to_hub, "commit": str(url)}))
     return 0
 
 
@@ -300,7 +315,7 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 MODEL_HELP = ("a training run folder, the main job's folder (runs/sim), a checkpoint, a release name "
-              "(vjepa2-ac-vitg), a released-format .pt, or tiny: (untrained)")
+              "(vjepa2-ac-vitg), a released-format .pt, a Hub id or Hub-layout folder, or tiny: (untrained)")
 CROP_CHOICES = ("released", "square")  # data.transforms.CROPS (not imported: --help stays light)
 CROP_HELP = "crop of camera frames (default: the one the model was trained with, else square)"
 
@@ -345,6 +360,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="TCP port (default 8765)")
     p.add_argument("overrides", nargs="*", help="ServeConfig key=value overrides, e.g. max_samples=1024")
     p.set_defaults(func=_cmd_serve)
+    p = sub.add_parser("export-hub", help="write a model in the Hugging Face Hub layout (safetensors + "
+                       "config.json + model card; docs/finetune.md)")
+    p.add_argument("source", help="a training run folder, a checkpoint, a release name, a released-format .pt "
+                   "or a Hub-layout folder")
+    p.add_argument("out_dir", help="folder to write (model.safetensors, config.json, README.md)")
+    p.add_argument("--eval-results", default=None, metavar="JSON", help="an eval sim results.json for the card")
+    p.add_argument("--crop", default=None, choices=CROP_CHOICES, help="planning crop (default: the source's)")
+    p.add_argument("--fps", type=float, default=None, help="control rate, actions/s (default: the source's)")
+    p.add_argument("--encoder-kwargs", default=None, metavar="JSON", help="architecture of a released-format "
+                   ".pt's encoder")
+    p.add_argument("--predictor-kwargs", default=None, metavar="JSON", help="architecture of its predictor")
+    p.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="then upload the folder to this Hub "
+                   "repository (needs a token: huggingface-cli login)")
+    p.add_argument("--private", action="store_true", help="create the Hub repository private")
+    p.set_defaults(func=_cmd_export_hub)
     _add_sim_commands(sub)
     p = sub.add_parser("pipeline", help="the main job: sim data -> features -> predictor -> planning eval")
     p.add_argument("config", nargs="?", default=None, help="YAML overriding PipelineConfig (default: embedded)")

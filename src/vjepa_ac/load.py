@@ -8,6 +8,8 @@
     wm = load_world_model("ac.pt", encoder_kwargs={...}, predictor_kwargs={...})  # released format
     wm = load_world_model("toy:width=8")           # analytic toy model (tests, benchmarks)
     wm = load_world_model("tiny:seed=1")           # random 64 px encoder + predictor (smoke tests)
+    wm = load_world_model("me/my-vjepa-ac")        # a Hugging Face Hub id (vjepa_ac.hub layout)
+    wm = load_world_model("exports/my-vjepa-ac")   # a local Hub-layout folder (save_pretrained)
 
 Every spec gives one record, ``LoadedWorldModel``, and one identity rule (``model_id``). The
 planning server (``vjepa-ac serve``), ``vjepa-ac plan``, ``eval sim``, ``eval offline`` and
@@ -30,7 +32,7 @@ from typing import Any
 
 import torch
 
-from vjepa_ac.official import RELEASED, load_released_ac
+from vjepa_ac.official import RELEASED, RELEASED_AC_FPS, load_released_ac
 from vjepa_ac.plan.interface import WorldModel
 from vjepa_ac.plan.world_model import LatentWorldModel
 from vjepa_ac.runs import (
@@ -44,9 +46,6 @@ from vjepa_ac.runs import (
 log = logging.getLogger(__name__)
 
 DEFAULT_CROP = "square"  # planning crop of anything that records none (releases, tiny:, released files)
-# The paper's stated control / frame rate of V-JEPA 2-AC (REFERENCE.md section 6 has the caveat
-# that the released loader's clips really step ~1 s).
-RELEASED_AC_FPS = 4.0
 _ID_BYTES = 2**20  # a file's identity hashes its size and first MiB (cheap for 10 GB files)
 
 
@@ -187,13 +186,38 @@ def _released(source: str, device: torch.device, crop: str | None, max_batch: in
     return LoadedWorldModel(wm, model_id(source), image_size=encoder.cfg.img_size, fps=RELEASED_AC_FPS, info=info)
 
 
+def _hub(source: str, device: torch.device, crop: str | None, max_batch: int | None) -> LoadedWorldModel:
+    """A Hub-layout folder or a Hub id (``vjepa_ac.hub``; offline with ``HF_HUB_OFFLINE=1`` and a
+    cached or local copy). The id of a folder hashes its weights; a Hub repository is its id."""
+    from vjepa_ac.hub_layout import WEIGHTS_NAME
+
+    path = Path(source)
+    try:
+        from vjepa_ac.hub import HubWorldModel
+
+        hub = HubWorldModel.from_pretrained(source)
+    except (ImportError, OSError, ValueError) as e:
+        if path.is_dir():
+            raise
+        raise FileNotFoundError(f"world model source not found: {source} is no path here, and the Hub repository "
+                                f"{source!r} could not be loaded ({type(e).__name__}: {str(e)[:300]})") from e
+    crop = _plan_crop(hub.crop, crop, source)
+    mid = model_id(path / WEIGHTS_NAME) if path.is_dir() else source
+    info = {"source": source, "format": "hub", "step": hub.step, "crop": crop, "image_size": hub.image_size,
+            "tokens_per_frame": hub.predictor.cfg.tokens_per_frame, "embed_dim": hub.predictor.cfg.embed_dim,
+            "fps": hub.fps, "trained_from": hub.source}
+    wm = LatentWorldModel(hub.encoder, hub.predictor, crop=crop, max_batch=max_batch, device=device)
+    return LoadedWorldModel(wm, mid, image_size=hub.image_size, fps=hub.fps, info=info)
+
+
 def load_world_model(source: str | Path, *, device: str | torch.device = "cpu", crop: str | None = None,
                      max_batch: int | None = None, encoder_kwargs: Mapping[str, Any] | None = None,
                      predictor_kwargs: Mapping[str, Any] | None = None) -> LoadedWorldModel:
     """The world model of ``source`` on ``device`` (``"auto"``: cuda when available).
 
     source: ``toy:[k=v,...]``, ``tiny:[k=v,...]``, a training run folder (its latest checkpoint),
-    the main job's work_dir (its run in ``train/``), a training checkpoint ``step_*.pt``, a
+    the main job's work_dir (its run in ``train/``), a Hub-layout folder or a Hugging Face Hub id
+    ``owner/name`` (``vjepa_ac.hub``, needs the ``[hub]`` extra), a training checkpoint ``step_*.pt``, a
     release name (``vjepa2-ac-vitg``) or URL, or a released-format ``.pt`` / ``.safetensors``
     file (``encoder`` + ``predictor`` entries; its architecture from ``encoder_kwargs`` /
     ``predictor_kwargs``, default the released ViT-g AC at 256 px).
@@ -212,7 +236,11 @@ def load_world_model(source: str | Path, *, device: str | torch.device = "cpu", 
         return _tiny(s[len("tiny:"):], dev, crop, max_batch)
     if s in RELEASED or s.startswith(("http://", "https://")):
         return _released(s, dev, crop, max_batch, encoder_kwargs, predictor_kwargs)
+    from vjepa_ac.hub_layout import is_hub_folder, looks_like_hub_id
+
     path = Path(s)
+    if is_hub_folder(path) or looks_like_hub_id(s):
+        return _hub(s, dev, crop, max_batch)
     if path.is_dir():
         return _training_checkpoint(find_checkpoint(path), dev, crop, max_batch)
     if not path.is_file():

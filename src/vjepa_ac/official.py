@@ -65,6 +65,10 @@ HF_ENCODERS: dict[str, str] = {
     "vitg-384": "facebook/vjepa2-vitg-fpc64-384",
 }
 
+# The paper's stated control / frame rate of V-JEPA 2-AC, actions per second (REFERENCE.md section 6
+# has the caveat that the released loader's clips really step ~1 s).
+RELEASED_AC_FPS = 4.0
+
 # The released AC predictor on ViT-g at 256 px.
 RELEASED_AC_PREDICTOR_KWARGS: dict[str, Any] = dict(
     img_size=(256, 256), patch_size=16, num_frames=64, tubelet_size=2, embed_dim=1408,

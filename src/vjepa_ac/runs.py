@@ -33,9 +33,11 @@ from typing import Any
 import torch
 
 from vjepa_ac.config import from_dict
+from vjepa_ac.hub_layout import is_hub_folder, looks_like_hub_id
 from vjepa_ac.models.encoder import EncoderConfig, VisionTransformer
+from vjepa_ac.models.lora import has_lora, lora_scaling, merge_lora_state
 from vjepa_ac.models.predictor import ACPredictor, PredictorConfig
-from vjepa_ac.official import RELEASED, encoder_kwargs, load_released_encoder
+from vjepa_ac.official import RELEASED, encoder_kwargs, load_encoder, load_released_encoder
 
 CHECKPOINT_FORMAT = "vjepa_ac.train.checkpoint/1"
 CHECKPOINTS_DIR = "checkpoints"
@@ -139,12 +141,18 @@ def locate(stored: str | Path, run_dir: str | Path) -> Path:
 def frozen_encoder(cfg: EncoderConfig, checkpoint: str, key: str | None = None, init_seed: int = 0) -> VisionTransformer:
     """The frozen encoder a run's ``model`` section describes: ``checkpoint="random"`` is a
     ``VisionTransformer(cfg)`` seeded with ``init_seed`` (the caller's RNG untouched); anything
-    else is a released-format file, release name or URL read with ``cfg``'s architecture
-    (``official.load_released_encoder``; raises ``FileNotFoundError`` / ``CheckpointMismatchError``)."""
+    else is a Hub-layout folder or Hub id (its ``encoder.*`` tensors), or a released-format file,
+    release name or URL read with ``cfg``'s architecture (``official.load_released_encoder``;
+    raises ``FileNotFoundError`` / ``CheckpointMismatchError``)."""
     if checkpoint == "random":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
             return VisionTransformer(cfg)
+    if is_hub_folder(checkpoint) or looks_like_hub_id(checkpoint):
+        from vjepa_ac.hub_layout import hub_folder, read_hub_part
+
+        state, _ = read_hub_part(hub_folder(checkpoint), "encoder")
+        return load_encoder(state, **encoder_kwargs(cfg))
     return load_released_encoder(checkpoint, key=key, encoder_kwargs=encoder_kwargs(cfg))
 
 
@@ -158,16 +166,30 @@ def encoder_from_checkpoint(state: Mapping[str, Any], path: str | Path) -> Visio
     m = model_section(state)
     cfg = from_dict(EncoderConfig, m["encoder"], "model.encoder")
     checkpoint = str(m.get("encoder_checkpoint", "random"))
-    if checkpoint != "random" and checkpoint not in RELEASED and not checkpoint.startswith(("http://", "https://")):
+    if (checkpoint != "random" and checkpoint not in RELEASED and not checkpoint.startswith(("http://", "https://"))
+            and not is_hub_folder(checkpoint) and not looks_like_hub_id(checkpoint)):
         checkpoint = str(locate(checkpoint, run_dir_of(path)))
     return frozen_encoder(cfg, checkpoint, m.get("encoder_key"), int(m.get("init_seed", 0))).eval()
 
 
+def plain_predictor_state(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """The checkpoint's predictor weights under the released key names: a LoRA run's adapters
+    (``finetune.lora``) merged into their base weights (``models.lora``), anything else as stored."""
+    weights = state["model"]
+    if not has_lora(weights):
+        return dict(weights)
+    lora = state["config"].get("finetune", {}).get("lora", {})
+    if not lora.get("rank"):
+        raise ValueError("checkpoint holds LoRA adapters but its config has no finetune.lora.rank")
+    return merge_lora_state(weights, lora_scaling(lora["rank"], lora["alpha"]))
+
+
 def predictor_from_state(state: Mapping[str, Any]) -> ACPredictor:
-    """The predictor of a training checkpoint, rebuilt from the config stored in it (eval mode)."""
+    """The predictor of a training checkpoint, rebuilt from the config stored in it (eval mode);
+    LoRA adapters are merged (``plain_predictor_state``)."""
     cfg = PredictorConfig(**state["config"]["model"]["predictor"])
     model = ACPredictor(cfg, device="meta")
-    model.load_state_dict(state["model"], strict=True, assign=True)
+    model.load_state_dict(plain_predictor_state(state), strict=True, assign=True)
     return model.eval()
 
 

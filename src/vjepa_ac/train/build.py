@@ -6,9 +6,10 @@ import torch
 
 from vjepa_ac.models.encoder import FrameEncoder
 from vjepa_ac.models.predictor import ACPredictor
-from vjepa_ac.official import RELEASED, load_strict, read_checkpoint, strip_prefixes
+from vjepa_ac.official import load_strict
 from vjepa_ac.runs import frozen_encoder
-from vjepa_ac.train.config import ModelConfig
+from vjepa_ac.train.config import FinetuneConfig, ModelConfig
+from vjepa_ac.train.finetune import apply_finetune, start_weights
 
 
 def build_encoder(cfg: ModelConfig, device: torch.device) -> FrameEncoder:
@@ -18,18 +19,21 @@ def build_encoder(cfg: ModelConfig, device: torch.device) -> FrameEncoder:
     return FrameEncoder(vit.to(device), max_frames_per_batch=cfg.encoder_frames_per_call)
 
 
-def build_predictor(cfg: ModelConfig, device: torch.device) -> ACPredictor:
-    """The predictor: seeded init or the ``predictor`` entry of a released-format file. An unused
-    extrinsics encoder is frozen (no gradient, no weight decay, not synchronised by DDP)."""
-    if cfg.predictor_init == "random":
+def build_predictor(cfg: ModelConfig, device: torch.device, finetune: FinetuneConfig | None = None) -> ACPredictor:
+    """The predictor: seeded init, or the start weights ``finetune.init`` names (a release, a
+    released-format file, a Hub folder / id, a run: ``train/finetune.start_weights``), loaded
+    strictly; then ``finetune``'s frozen blocks / LoRA adapters. An unused extrinsics encoder is
+    frozen (no gradient, no weight decay, not synchronised by DDP)."""
+    finetune = finetune or FinetuneConfig()
+    init = finetune.init if finetune.init != "none" else cfg.predictor_init
+    if init == "random":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.init_seed + 1)
             model = ACPredictor(cfg.predictor)
     else:
-        rel = RELEASED.get(cfg.predictor_init)
         model = ACPredictor(cfg.predictor, device="meta")
-        state = read_checkpoint(rel.url if rel else cfg.predictor_init)
-        load_strict(model, strip_prefixes(state["predictor"]), f"predictor_init={cfg.predictor_init}")
+        load_strict(model, start_weights(init), f"finetune.init={init}")
     if not cfg.predictor.use_extrinsics:
         model.extrinsics_encoder.requires_grad_(False)
+    apply_finetune(model, finetune)
     return model.to(device).train()

@@ -86,7 +86,7 @@ class ModelConfig:
     encoder_key: str | None = (
         None  # entry holding the encoder; None: the release's (target_encoder for vitg.pt)
     )
-    # "random", or a released-format file with a "predictor" entry (e.g. "vjepa2-ac-vitg") to fine-tune
+    # older name of finetune.init (a released-format file or name to start from); "random": unset
     predictor_init: str = "random"
     init_seed: int = 0  # seeds the random initialisation of encoder and predictor
     encoder_frames_per_call: int = 64  # frames per encoder call (bounds activation memory)
@@ -105,6 +105,60 @@ class ModelConfig:
             )
         require(self, "encoder_frames_per_call", self.encoder_frames_per_call >= 1, ">= 1")
         require_seed(self, "init_seed")
+
+
+LORA_TARGETS = ("qkv", "proj", "fc1", "fc2")  # the nn.Linear layers of a predictor block
+
+
+@dataclass
+class LoraConfig:
+    """LoRA adapters on the predictor blocks' linear layers (Hu et al. 2021), through ``peft``.
+    With ``rank > 0`` every base weight is frozen and only the adapters train."""
+
+    rank: int = 0  # adapter rank r; 0: no adapters (full or freeze_blocks fine-tuning)
+    alpha: float = 16.0  # scaling alpha: the update is (alpha / rank) * B @ A
+    dropout: float = 0.0  # dropout on the adapters' input
+    targets: tuple[str, ...] = LORA_TARGETS  # which linear layers of each block get adapters
+
+    def __post_init__(self) -> None:
+        if self.rank < 0 or self.alpha <= 0 or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"finetune.lora: rank must be >= 0 (got {self.rank}), alpha > 0 (got {self.alpha}), "
+                              f"dropout in [0, 1) (got {self.dropout})")
+        bad = sorted(set(self.targets) - set(LORA_TARGETS))
+        if bad or not self.targets:
+            raise ConfigError(f"finetune.lora.targets: {list(self.targets)} must be a non-empty subset of "
+                              f"{list(LORA_TARGETS)} (unknown: {bad})")
+
+
+@dataclass
+class FinetuneConfig:
+    """Fine-tuning a trained predictor on a small dataset (docs/finetune.md).
+
+    ``init`` is where the predictor's starting weights come from: ``none`` (``model.predictor_init``
+    or a random init), a release name (``vjepa2-ac-vitg``) or URL, a released-format ``.pt`` /
+    ``.safetensors`` file, a Hub-layout folder or Hub id (``vjepa-ac export-hub``), or a training
+    run folder / checkpoint (LoRA adapters of that run merged). The frozen encoder is
+    ``model.encoder_checkpoint`` (a Hub folder or id works there too): use the one ``init`` was
+    trained with. The objective is the paper's (teacher forcing + rollout L1, ``train/losses.py``).
+    """
+
+    init: str = "none"
+    # freeze the input embeddings (predictor_embed, action/state/extrinsics encoders) and the first
+    # k predictor blocks; the backward pass stops at block k (less activation memory); with LoRA,
+    # those blocks also get no adapters
+    freeze_blocks: int = 0
+    lora: LoraConfig = field(default_factory=LoraConfig)
+
+    def __post_init__(self) -> None:
+        if self.freeze_blocks < 0:
+            raise ConfigError(f"finetune.freeze_blocks must be >= 0, got {self.freeze_blocks}")
+        if not self.init:
+            raise ConfigError("finetune.init must be 'none' or a weights source, got ''")
+
+    @property
+    def active(self) -> bool:
+        """True when training starts from other weights or trains only part of the predictor."""
+        return self.init != "none" or self.freeze_blocks > 0 or self.lora.rank > 0
 
 
 @dataclass
@@ -153,6 +207,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: TrainDataConfig = field(default_factory=TrainDataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # start weights, frozen blocks, LoRA
     batch_size: int = 256  # clips per optimizer step, all processes and micro-steps together (paper: 256)
     micro_batch_size: int = 8  # clips per process per forward/backward (released: 8 per GPU)
     rollout_steps: int = 2  # predicted frames in the rollout loss (paper: 2)
@@ -175,6 +230,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         require_seed(self, "seed")
+        init = self.model.predictor_init
+        if init != "random":  # the older field is folded into finetune.init (one way to name start weights)
+            if self.finetune.init not in ("none", init):
+                raise ConfigError(f"model.predictor_init ({init!r}) and finetune.init ({self.finetune.init!r}) "
+                                  "both name start weights; set finetune.init only")
+            self.finetune.init, self.model.predictor_init = init, "random"
+        depth = self.model.predictor.depth
+        if self.finetune.freeze_blocks >= depth:
+            raise ConfigError(f"finetune.freeze_blocks ({self.finetune.freeze_blocks}) must be < "
+                              f"model.predictor.depth ({depth}): at least one block trains")
         require(self, "batch_size", self.batch_size >= 1, ">= 1")
         require(self, "micro_batch_size", self.micro_batch_size >= 1, ">= 1")
         if self.batch_size % self.micro_batch_size:

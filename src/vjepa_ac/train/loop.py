@@ -31,6 +31,7 @@ from vjepa_ac.train.build import build_encoder, build_predictor
 from vjepa_ac.train.config import TrainConfig
 from vjepa_ac.train.datasets import BatchStream, DataPosition, EpochShardSampler, build_datasets, val_batches
 from vjepa_ac.train.export import export_predictor_files
+from vjepa_ac.train.finetune import plain_predictor, trainable_parameters
 from vjepa_ac.train.logging import RunLogger, plot_loss_curves
 from vjepa_ac.train.optim import build_optimizer
 from vjepa_ac.train.runlock import RunLock
@@ -181,7 +182,7 @@ def setup(
     src = cfg.data.source
     needs_encoder = not (src == "features" or (src == "synthetic" and cfg.data.synthetic.features))
     encoder = build_encoder(cfg.model, device) if needs_encoder else None
-    predictor = build_predictor(cfg.model, device)
+    predictor = build_predictor(cfg.model, device, cfg.finetune)
     optimizer = build_optimizer(predictor, cfg.optim)
     step, position = 0, DataPosition()
     if resume_from is not None:
@@ -224,7 +225,7 @@ def setup(
     amp = amp_dtype(cfg.amp, device)
     log.info(
         "effective batch %d = %d per process x %d processes x %d accumulation; %d steps (%d per epoch of %d "
-        "clips); device %s, %s; predictor %s parameters",
+        "clips); device %s, %s; predictor %s parameters, %s trainable",
         cfg.batch_size,
         cfg.micro_batch_size,
         d.world_size,
@@ -234,7 +235,8 @@ def setup(
         len(train_set),
         device,
         "bf16 autocast" if amp else "fp32",
-        f"{sum(p.numel() for p in predictor.parameters()):,}",
+        f"{trainable_parameters(predictor)[1]:,}",
+        f"{trainable_parameters(predictor)[0]:,}",
     )
     logger = None
     if d.is_main:
@@ -328,7 +330,7 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
             run.logger.close()
     if d.is_main and stopped == "finished":
         if cfg.export:
-            paths = export_predictor_files(run.predictor, cfg.run_dir / "export")
+            paths = export_predictor_files(plain_predictor(run.predictor, cfg.finetune), cfg.run_dir / "export")
             log.info("exported the predictor: %s", ", ".join(str(p) for p in paths.values()))
         log.info("loss curve %s", plot_loss_curves(cfg.run_dir))
     if dist.is_initialized():
