@@ -121,9 +121,9 @@ class LoraConfig:
     targets: tuple[str, ...] = LORA_TARGETS  # which linear layers of each block get adapters
 
     def __post_init__(self) -> None:
-        if self.rank < 0 or self.alpha <= 0 or not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"finetune.lora: rank must be >= 0 (got {self.rank}), alpha > 0 (got {self.alpha}), "
-                              f"dropout in [0, 1) (got {self.dropout})")
+        require(self, "rank", self.rank >= 0, ">= 0 (0: no adapters)")
+        require(self, "alpha", 0 < self.alpha < math.inf, "a finite number > 0")
+        require(self, "dropout", 0.0 <= self.dropout < 1.0, "in [0, 1)")
         bad = sorted(set(self.targets) - set(LORA_TARGETS))
         if bad or not self.targets:
             raise ConfigError(f"finetune.lora.targets: {list(self.targets)} must be a non-empty subset of "
@@ -150,8 +150,7 @@ class FinetuneConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
 
     def __post_init__(self) -> None:
-        if self.freeze_blocks < 0:
-            raise ConfigError(f"finetune.freeze_blocks must be >= 0, got {self.freeze_blocks}")
+        require(self, "freeze_blocks", self.freeze_blocks >= 0, ">= 0")
         if not self.init:
             raise ConfigError("finetune.init must be 'none' or a weights source, got ''")
 
