@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", required=True, help="current camera image (PNG/JPEG)")
     p.add_argument("--state", required=True, help="7 numbers: x y z roll pitch yaw gripper")
     p.add_argument("--goal", required=True, action="append", help="goal image; repeat for intermediate goals")
-    p.add_argument("--planner", default="paper", help="cem, mppi, or a CEM preset: paper, notebook")
+    p.add_argument("--planner", default="paper", help="cem, mppi, nevergrad, gradient, or a CEM preset: paper, notebook, jepa_wms_droid")
     p.add_argument("--planner-config", default=None, help="YAML overrides (configs/plan/*.yaml)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
     p.add_argument("--crop", default=None, choices=CROP_CHOICES, help=CROP_HELP)

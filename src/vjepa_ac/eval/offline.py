@@ -74,7 +74,7 @@ class OfflineEvalConfig:
     num_workers: int = 0  # DataLoader processes decoding video
     rollout_steps: int = 2  # steps in the summary "rollout" number (the training loss's)
     action_score: ActionScoreConfig = field(default_factory=ActionScoreConfig)
-    planner: str = "paper"  # cem, mppi, or a CEM preset: paper, notebook (horizon is set to 1)
+    planner: str = "paper"  # cem, mppi, nevergrad, gradient, or a CEM preset (horizon is set to 1)
     planner_config: Path | None = None  # YAML of planner overrides (configs/plan/*.yaml)
     plan: dict[str, Any] = field(default_factory=dict)  # planner field overrides: plan.num_samples=400
     device: str = "auto"
