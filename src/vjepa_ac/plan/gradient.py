@@ -32,9 +32,9 @@ def sequence_energies(world_model: DifferentiableRolloutModel, context: Context,
     switched on here, so callers under ``torch.no_grad``, e.g. the server's worker, still get it)."""
     with torch.enable_grad():
         z = world_model.rollout_differentiable(context, actions)  # [S, H, N, D]
-    if z.ndim != 4 or tuple(z.shape[:2]) != tuple(actions.shape[:2]):
-        raise ValueError(f"world_model.rollout_differentiable returned {tuple(z.shape)} for actions "
-                         f"{tuple(actions.shape)}; expected [S, H, N, D]")
+        if z.ndim != 4 or tuple(z.shape[:2]) != tuple(actions.shape[:2]):
+            raise ValueError(f"world_model.rollout_differentiable returned {tuple(z.shape)} for actions "
+                             f"{tuple(actions.shape)}; expected [S, H, N, D]")
         return trajectory_energy(z, goals, cfg.energy, every_step=cfg.energy_at == "every_step",
                                  tokens=cfg.energy_tokens)  # [S]
 
