@@ -142,7 +142,7 @@ class GradientConfig(SearchConfig):
     ``init == "random"``) and are optimised in parallel; the lowest-energy one is returned."""
 
     num_samples: int = 1  # sequences optimised in parallel (restarts; the lowest energy is returned)
-    iterations: int = 100  # Adam steps, each one rollout + backward of num_samples sequences
+    iterations: int = 50  # Adam steps, each one rollout + backward of num_samples sequences (serve bound: 50)
     lr: float = 0.005  # Adam step size, in action units (m, rad, closure) per iteration
     betas: tuple[float, float] = (0.9, 0.995)  # Adam's (beta1, beta2), jepa-wms' values
     init: Literal["mean", "random"] = "mean"  # start at the mean (0 or init_mean), or mean + N(0, init_std^2)
