@@ -139,7 +139,8 @@ class GradientConfig(SearchConfig):
     """Gradient planning: Adam on the action sequence through the differentiable rollout,
     projected into the bounds after each step (as DINO-WM's GD planner and jepa-wms'
     ``AdamPlanner``). ``num_samples`` sequences start from the mean (+ ``init_std_*`` noise when
-    ``init == "random"``) and are optimised in parallel; the lowest-energy one is returned."""
+    ``init == "random"``) and are optimised in parallel; the lowest-energy one is returned.
+    ``chunk_size`` applies only to the final scoring: each Adam step rolls all S out at once."""
 
     num_samples: int = 1  # sequences optimised in parallel (restarts; the lowest energy is returned)
     iterations: int = 50  # Adam steps, each one rollout + backward of num_samples sequences (serve bound: 50)
