@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                 bench="planners", device=device_name(device), world_model=args.world_model,
                 planner=kind, budget=budget, horizon=args.horizon, num_samples=cfg.num_samples,
                 iterations=cfg.iterations, evaluations=counting.evaluations // args.repeats,
-                paper_fraction=round(counting.evaluations / args.repeats / (PAPER_EVALUATIONS * args.horizon), 4),
+                paper_fraction=round(counting.evaluations / args.repeats
+                                     / (PAPER_EVALUATIONS * args.horizon), 4),
                 s_per_action=round(statistics.median(times), 4),
                 energy=round(statistics.mean(energies), 6), energy_max=round(max(energies), 6),
                 plan_error_m=round(statistics.mean(errors), 5) if errors else None,

@@ -51,14 +51,15 @@ class DroidScoreConfig:
     seed: int = 1  # seeds the episode draws and each episode's planner (jepa-wms' meta.seed)
     planner: str = "jepa_wms_droid"  # any PlannerSpec kind; the protocol's CEM by default
     planner_config: Path | None = None  # YAML of planner overrides (configs/plan/*.yaml)
-    plan: dict[str, Any] = field(default_factory=dict)  # planner field overrides: droid_score.plan.num_samples=100
+    plan: dict[str, Any] = field(default_factory=dict)  # planner overrides: droid_score.plan.num_samples=100
 
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.goal_steps < 1:
             raise ConfigError(f"droid_score.episodes and droid_score.goal_steps must be >= 1, "
                               f"got {self.episodes} and {self.goal_steps}")
         if self.actions_executed is not None and self.actions_executed < 1:
-            raise ConfigError(f"droid_score.actions_executed must be >= 1 or None, got {self.actions_executed}")
+            raise ConfigError(f"droid_score.actions_executed must be >= 1 or None, "
+                              f"got {self.actions_executed}")
         self.executed()  # validates the planner and the counts before any model loads
 
     def planner_cfg(self) -> SearchConfig:
@@ -79,12 +80,12 @@ class DroidScoreConfig:
 def draw_episodes(num_clips: int, frames_per_clip: int, cfg: DroidScoreConfig) -> list[tuple[int, int]]:
     """``cfg.episodes`` draws of ``(clip index, first frame)``, clip and offset uniform, with
     replacement (as jepa-wms), from a generator seeded with ``cfg.seed``."""
+    if num_clips < 1:
+        raise ConfigError("droid_score: no held-out clips to draw episodes from")
     last = frames_per_clip - cfg.goal_steps - 1  # the latest first frame
     if last < 0:
         raise ConfigError(f"droid_score.goal_steps={cfg.goal_steps} needs clips of at least "
                           f"{cfg.goal_steps + 1} frames; clips.frames_per_clip is {frames_per_clip}")
-    if num_clips < 1:
-        raise ConfigError("droid_score: no held-out clips to draw episodes from")
     g = torch.Generator().manual_seed(cfg.seed)
     draws = []
     for _ in range(cfg.episodes):
@@ -137,7 +138,8 @@ def droid_scores(world_model, dataset, cfg: DroidScoreConfig, progress: bool = T
     for e, (clip, first) in enumerate(tqdm(draws, desc="droid score", unit="episode", disable=not progress)):
         item = dataset[clip]
         g = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + e)
-        rec = score_episode(world_model, item["frames"][first:first + K + 1], item["states"][first:first + K + 1],
+        window = slice(first, first + K + 1)  # K + 1 frames: start .. goal
+        rec = score_episode(world_model, item["frames"][window], item["states"][window],
                             item["actions"][first:first + K], planner_cfg, k, g)
         out.append(dict(episode=e, clip=clip, episode_id=item["episode_id"], first_frame=first, **rec))
     return out

@@ -126,7 +126,7 @@ class NeverGradConfig(SearchConfig):
     budget is ``num_samples * iterations`` (jepa-wms' ``NevergradPlanner``: NGOpt, tuning-free).
     Needs the optional ``nevergrad`` extra."""
 
-    optimizer: str = "NGOpt"  # a name in nevergrad.optimizers.registry (NGOpt, CMA, DiagonalCMA, TwoPointsDE, ...)
+    optimizer: str = "NGOpt"  # a nevergrad.optimizers.registry name: NGOpt, CMA, DiagonalCMA, TwoPointsDE, ...
 
     def __post_init__(self) -> None:
         super().__post_init__()

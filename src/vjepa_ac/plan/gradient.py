@@ -40,7 +40,8 @@ def sequence_energies(world_model: DifferentiableRolloutModel, context: Context,
 
 
 def gradient_plan(world_model: DifferentiableRolloutModel, context: Context, z_goal: Goals,
-                  cfg: GradientConfig, generator: torch.Generator, init_mean: Tensor | None = None) -> PlanResult:
+                  cfg: GradientConfig, generator: torch.Generator,
+                  init_mean: Tensor | None = None) -> PlanResult:
     """Plan ``cfg.horizon`` actions from ``context`` toward ``z_goal`` by projected Adam.
 
     z_goal: [N, D], or a sequence of G goals [N, D] for the last G steps (energies summed)
