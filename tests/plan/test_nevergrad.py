@@ -91,3 +91,15 @@ def test_unknown_optimizer_and_missing_library_errors_name_them(toy, start, monk
     monkeypatch.setattr(builtins, "__import__", no_nevergrad)
     with pytest.raises(ImportError, match=r"vjepa-ac\[nevergrad\]"):
         import_nevergrad()
+
+
+def test_ngopt_delegating_to_metamodel_is_replaced_by_diagonal_cma():
+    """At the planners' budgets NGOpt (nevergrad 1.0.x) picks MetaModel; as jepa-wms, we run
+    DiagonalCMA instead."""
+    import numpy as np
+
+    from vjepa_ac.plan.nevergrad_planner import build_optimizer
+
+    opt = build_optimizer(NeverGradConfig(num_samples=300, iterations=15, horizon=3), np.zeros((3, 7)),
+                          np.full(7, 0.1), seed=0)
+    assert opt.name == "DiagonalCMA" and opt.budget == 4500 and opt.num_workers == 300
