@@ -210,13 +210,17 @@ def _cmd_eval_offline(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     results = run_offline_eval(args.model, *_config_and_overrides(args))
-    pred, act = results["prediction"], results["action_score"]
-    print(f"teacher forcing L1 {pred['teacher_forcing']:.4f}, rollout L1 {pred['rollout']:.4f} "
-          f"({pred['clips']} clips)")
+    pred, act, droid = results.get("prediction"), results.get("action_score"), results.get("droid_score")
+    if pred:
+        print(f"teacher forcing L1 {pred['teacher_forcing']:.4f}, rollout L1 {pred['rollout']:.4f} "
+              f"({pred['clips']} clips)")
     if act:
         cm = {k: f"{100 * act[k]['xyz_l1']:.2f} cm" for k in ("plan", "random", "zero")}
         print(f"action xyz L1: plan {cm['plan']}, random {cm['random']}, zero {cm['zero']} "
               f"({act['steps']} steps)")
+    if droid:
+        print(f"DROID action score (jepa-wms protocol) {droid['score']:.1f} +- {droid['score_sem']:.1f}: "
+              f"mean xyz error {100 * droid['xyz_error']:.2f} cm ({droid['episodes']} episodes)")
     print(f"report: {results['config']['out_dir']}/offline.md")
     return 0
 
@@ -342,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", required=True, help="current camera image (PNG/JPEG)")
     p.add_argument("--state", required=True, help="7 numbers: x y z roll pitch yaw gripper")
     p.add_argument("--goal", required=True, action="append", help="goal image; repeat for intermediate goals")
-    p.add_argument("--planner", default="paper", help="cem, mppi, or a CEM preset: paper, notebook")
+    p.add_argument("--planner", default="paper", help="cem, mppi, nevergrad, gradient, or a CEM preset: paper, notebook, jepa_wms_droid")
     p.add_argument("--planner-config", default=None, help="YAML overrides (configs/plan/*.yaml)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
     p.add_argument("--crop", default=None, choices=CROP_CHOICES, help=CROP_HELP)

@@ -198,7 +198,7 @@ class PlanningClient:
              init_mean: np.ndarray | None = None, seed: int | None = None, timeout_s: float | None = None,
              **planner: Any) -> PlanReply:
         """Plan from ``image`` (uint8 ``[H, W, 3]``) and ``state`` ([7]) toward a registered
-        ``goal_id`` or inline ``goal_images``. ``planner``: method="cem"|"mppi", preset=...,
+        ``goal_id`` or inline ``goal_images``. ``planner``: method="cem"|"mppi"|"nevergrad"|"gradient", preset=...,
         and CEMConfig / MPPIConfig fields (num_samples, iterations, horizon, ...)."""
         body: dict[str, Any] = {"image": encode_image(image, self.image_encoding), "state": _as_list(state)}
         if goal_id is not None:

@@ -151,3 +151,32 @@ def test_cem_on_cuda():
     res = cem(toy, context_at(toy, start), toy.embed(target), CEMConfig(chunk_size=300), gen(0, "cuda"))
     assert res.actions.device.type == "cuda"
     torch.testing.assert_close(res.actions[0, XYZ], target[XYZ] - start[XYZ], atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("energy", ["l1", "l2"])
+@pytest.mark.parametrize("tokens", ["per_token", "pooled"])
+def test_cem_finds_the_optimum_with_every_energy(toy, start, energy, tokens):
+    target = target_from(start, (0.03, -0.02, 0.01), 1.0)
+    cfg = CEMConfig(num_samples=400, energy=energy, energy_tokens=tokens)
+    res = cem(toy, context_at(toy, start), toy.embed(target), cfg, gen(0))
+    torch.testing.assert_close(res.actions[0, XYZ], target[XYZ] - start[XYZ], atol=1.5e-3, rtol=0)
+    assert abs(float(res.actions[0, GRIPPER_DIM]) - 1.0) < 2e-2
+
+
+def test_jepa_wms_droid_preset_searches_all_dims_in_its_box_and_keeps_the_mean(toy, start):
+    """jepa-wms' DROID CEM: 7 dims in per-dim clips (0.1 / 0.75), candidate 0 = the mean, L2;
+    three actions reach a target 12 cm away (beyond one 0.1 m step per axis)."""
+    target = start.clone()
+    target[XYZ] += torch.tensor([0.12, -0.06, 0.03])
+    target[3] = 0.05  # roll
+    cfg = cem_preset("jepa_wms_droid", num_samples=300, iterations=15)
+    rec = RecordingModel(toy)
+    res = cem(rec, context_at(toy, start), toy.embed(target), cfg, gen(0))
+    assert res.actions.shape == (3, 7) and cfg.energy == "l2" and cfg.include_mean
+    torch.testing.assert_close(res.actions[:, XYZ].sum(0), target[XYZ] - start[XYZ], atol=6e-3, rtol=0)
+    assert abs(float(res.actions[:, 3].sum()) - 0.05) < 0.02
+    for batch in rec.batches:
+        assert (batch[..., :6].abs() <= 0.1 + 1e-7).all() and (batch[..., GRIPPER_DIM].abs() <= 0.75 + 1e-7).all()
+    # every iteration after the first scores the previous mean as its candidate 0
+    assert all(not torch.equal(b[0], rec.batches[1][1]) for b in rec.batches[1:-1])
+    assert torch.equal(rec.batches[0][0], torch.zeros(3, 7))

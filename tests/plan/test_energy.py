@@ -54,3 +54,30 @@ def test_trajectory_energy_every_step_sums_all_steps_for_one_goal():
     torch.testing.assert_close(trajectory_energy(z, goal, every_step=True), expected)
     with pytest.raises(ValueError, match="every_step"):
         trajectory_energy(z, [goal, goal], every_step=True)
+
+
+def test_pooled_energy_compares_token_means():
+    from vjepa_ac.plan.energy import energy_fn, pool_tokens
+
+    goal = torch.zeros(N, D)
+    z = torch.randn(S, H, N, D)
+    # tokens that differ but share a mean are equal to the goal when pooled, not per token
+    swapped = torch.zeros(S, N, D)
+    swapped[:, 0], swapped[:, 1] = 1.0, -1.0
+    assert (energy_fn("l1", "pooled")(swapped, goal) == 0).all()
+    assert (energy_fn("l1", "per_token")(swapped, goal) > 0).all()
+    torch.testing.assert_close(energy_fn("l2", "pooled")(z, goal), pool_tokens(z).square().mean(dim=(1, 2, 3)))
+    e = trajectory_energy(z, goal, "l2", tokens="pooled")
+    torch.testing.assert_close(e, z[:, -1].mean(1).square().mean(-1))
+    with pytest.raises(ValueError, match="energy_tokens"):
+        energy_fn("l1", "mean")
+    with pytest.raises(ValueError, match="energy must be"):
+        energy_fn("l3")
+
+
+def test_energies_are_differentiable():
+    z = torch.randn(S, H, N, D, requires_grad=True)
+    for tokens in ("per_token", "pooled"):
+        for energy in ("l1", "l2"):
+            (g,) = torch.autograd.grad(trajectory_energy(z, torch.zeros(N, D), energy, tokens=tokens).sum(), z)
+            assert g[:, :-1].abs().sum() == 0 and g[:, -1].abs().sum() > 0  # only the horizon step is scored

@@ -59,3 +59,25 @@ def test_planner_runs_end_to_end_on_images():
     action = policy(obs, rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
     assert action.shape == (7,) and np.all(action[3:6] == 0)
     assert np.abs(action[:3]).sum() <= 0.075 + 1e-6
+
+
+def test_differentiable_rollout_reaches_the_actions_and_the_gradient_planner_runs():
+    """Gradients of the energy flow through the predictor and the pose advance to the actions;
+    ``rollout`` itself records nothing; the gradient planner plans on the real model."""
+    from vjepa_ac.plan.config import GradientConfig
+    from vjepa_ac.plan.gradient import gradient_plan
+    from vjepa_ac.plan.interface import DifferentiableRolloutModel
+
+    wm = _wm()
+    assert isinstance(wm, DifferentiableRolloutModel)
+    img = torch.randint(0, 255, (2, 64, 64, 3), dtype=torch.uint8)
+    z = wm.encode(img)
+    ctx = Context.single(z[0], torch.tensor([0.5, 0.0, 0.3, 3.1, 0.0, 0.0, 0.2]))
+    actions = (0.01 * torch.randn(3, 2, 7)).requires_grad_(True)
+    out = wm.rollout_differentiable(ctx, actions)
+    (g,) = torch.autograd.grad((out[:, -1] - z[1]).abs().mean(), actions)
+    assert g.shape == (3, 2, 7) and g[:, 0].abs().sum() > 0 and g[:, 1].abs().sum() > 0
+    torch.testing.assert_close(out.detach(), wm.rollout(ctx, actions.detach()))
+    assert not wm.rollout(ctx, actions).requires_grad
+    res = gradient_plan(wm, ctx, z[1], GradientConfig(iterations=5, lr=0.01), torch.Generator().manual_seed(0))
+    assert res.actions.shape == (1, 7) and res.energy <= float(res.iter_best_energy[0]) + 1e-6

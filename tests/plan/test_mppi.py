@@ -45,3 +45,14 @@ def test_mppi_fixed_std_keeps_the_noise(toy, start):
     with pytest.raises(TypeError, match="MPPIConfig"):
         from vjepa_ac.plan.config import CEMConfig
         mppi(toy, context_at(toy, start), toy.embed(start), CEMConfig(), gen(0))
+
+
+@pytest.mark.parametrize("energy", ["l1", "l2"])
+@pytest.mark.parametrize("tokens", ["per_token", "pooled"])
+def test_mppi_finds_the_optimum_with_every_energy(toy, start, energy, tokens):
+    target = start.clone()
+    target[XYZ] += torch.tensor([-0.02, 0.03, 0.015])
+    cfg = MPPIConfig(num_samples=400, energy=energy, energy_tokens=tokens)
+    res = mppi(toy, context_at(toy, start), toy.embed(target), cfg, gen(0))
+    # L2 is flat (quadratic) at the optimum: the weighted mean settles less tightly than with L1
+    torch.testing.assert_close(res.actions[0, XYZ], target[XYZ] - start[XYZ], atol=2.5e-3, rtol=0)

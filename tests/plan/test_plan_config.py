@@ -81,3 +81,16 @@ def test_one_planner_spec_layers_kind_file_and_overrides(tmp_path):
         PlannerSpec("gd").resolve()
     with pytest.raises(ConfigError, match="ServeConfig.planner.num_samples=5000 exceeds"):
         ServeConfig(planner={"num_samples": 5000})
+
+
+@pytest.mark.parametrize("kind, file", [("nevergrad", "nevergrad.yaml"), ("gradient", "gradient.yaml"),
+                                        ("paper", "cem_l2.yaml")])
+def test_every_planner_kind_has_a_yaml_that_resolves(kind, file):
+    from vjepa_ac.plan.config import PLANNER_TYPES, PlannerSpec
+
+    cfg = PlannerSpec(kind, CONFIGS / file, {"energy_tokens": "pooled"}).resolve()
+    assert type(cfg) is PLANNER_TYPES.get(kind, CEMConfig) and cfg.energy_tokens == "pooled"
+    assert PlannerSpec(kind, CONFIGS / file).resolve() == (PlannerSpec(kind).resolve() if kind != "paper"
+                                                           else cem_preset("paper", energy="l2"))
+    with pytest.raises(ConfigError, match="plan.energy_tokens"):
+        PlannerSpec(kind, overrides={"energy_tokens": "mean"}).resolve()

@@ -24,6 +24,7 @@ from vjepa_ac.serve.protocol import (
     decode_image,
     parse_goal_request,
     parse_plan_request,
+    planner_wire,
     resolve_planner,
 )
 
@@ -99,6 +100,17 @@ def test_planner_settings_resolve_on_the_server_defaults_within_bounds():
     assert resolve_planner({}, server) == CEMConfig(num_samples=100, chunk_size=32)
     assert resolve_planner({"preset": "notebook"}, server).num_samples == 400  # another preset: its own
     assert config_id(resolve_planner({}, CFG)) != config_id(resolve_planner({"horizon": 2}, CFG))
+
+
+def test_nevergrad_gradient_and_the_droid_preset_are_served():
+    from vjepa_ac.plan.config import GradientConfig, NeverGradConfig
+
+    ng = resolve_planner({"method": "nevergrad", "num_samples": 64, "energy": "l2"}, CFG)
+    assert isinstance(ng, NeverGradConfig) and ng.energy == "l2" and planner_wire(ng)["method"] == "nevergrad"
+    gd = resolve_planner({"method": "gradient", "energy_tokens": "pooled"}, CFG)
+    assert isinstance(gd, GradientConfig) and gd.energy_tokens == "pooled"
+    assert resolve_planner({"preset": "jepa_wms_droid"}, CFG).num_samples == 300
+    assert ServeConfig(method="gradient").method == "gradient"
 
 
 @pytest.mark.parametrize("spec, field", [

@@ -14,6 +14,12 @@ Two scores on clips of held-out DROID-format (or LeRobot) episodes:
   mapped into the bounds). The energies of the plan, the recorded action and the zero action
   tell a search failure (plan energy above the recorded action's) from a model failure (the
   recorded action is not the energy minimum).
+- **droid score** (``scores`` must name ``droid_score``): jepa-wms' DROID action score
+  (arXiv 2512.24497; ``eval/droid_score.py``): plan 3 actions once from a frame toward the
+  frame 3 steps later with their CEM (300 x 15, L2), compare the summed displacement with the
+  recorded one, ``max(0, 800 * (0.1 - mean xyz error))``; comparable with their 42.9 / 48.2.
+
+    vjepa-ac eval offline runs/sim 'scores=[droid_score]' droid_score.episodes=64
 
 Data settings (``dataset``, ``clips``) default to the training run's when MODEL is a run folder
 or a training checkpoint, so ``split: val`` is the run's own held-out episodes; a YAML file and
@@ -35,6 +41,7 @@ from torch import Tensor
 from vjepa_ac.config import ConfigError, to_dict
 from vjepa_ac.data.clips import ClipConfig, ClipDataset
 from vjepa_ac.data.index import DataConfig, build_index
+from vjepa_ac.eval.droid_score import DroidScoreConfig, droid_scores, summarize_droid
 from vjepa_ac.eval.report import fmt, markdown_table, write_json, write_text
 from vjepa_ac.plan.actions import XYZ
 from vjepa_ac.plan.config import PlannerSpec, SearchConfig
@@ -73,13 +80,20 @@ class OfflineEvalConfig:
     batch_size: int = 8  # clips per predictor call
     num_workers: int = 0  # DataLoader processes decoding video
     rollout_steps: int = 2  # steps in the summary "rollout" number (the training loss's)
+    scores: tuple[Literal["prediction", "action_score", "droid_score"], ...] = ("prediction", "action_score")
     action_score: ActionScoreConfig = field(default_factory=ActionScoreConfig)
-    planner: str = "paper"  # cem, mppi, or a CEM preset: paper, notebook (horizon is set to 1)
+    droid_score: DroidScoreConfig = field(default_factory=DroidScoreConfig)  # jepa-wms' protocol
+    planner: str = "paper"  # cem, mppi, nevergrad, gradient, or a CEM preset (horizon is set to 1)
     planner_config: Path | None = None  # YAML of planner overrides (configs/plan/*.yaml)
     plan: dict[str, Any] = field(default_factory=dict)  # planner field overrides: plan.num_samples=400
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        if isinstance(self.scores, list):
+            self.scores = tuple(self.scores)
+        if not self.scores or len(set(self.scores)) != len(self.scores):
+            raise ConfigError(f"scores must name distinct scores of prediction, action_score, droid_score; "
+                              f"got {list(self.scores)}")
         if min(self.max_clips, self.batch_size, self.rollout_steps) < 1 or self.num_workers < 0:
             raise ConfigError("max_clips, batch_size and rollout_steps must be >= 1, num_workers >= 0")
         if self.rollout_steps > self.clips.frames_per_clip - 1:
@@ -260,7 +274,7 @@ def summarize_actions(steps: list[dict]) -> dict:
 
 
 def markdown_report(results: dict) -> str:
-    pred, act = results.get("prediction"), results.get("action_score", {})
+    pred, act, droid = results.get("prediction"), results.get("action_score", {}), results.get("droid_score")
     lines = [
         "# Offline evaluation",
         "",
@@ -309,6 +323,25 @@ def markdown_report(results: dict) -> str:
             f"{100 * act['plan_energy_le_true']:.0f}% of steps",
             "",
         ]
+    if droid:
+        published = ", ".join(f"{name} {value}" for name, value in droid["published"].items())
+        lines += [
+            f"## DROID action score, jepa-wms protocol ({droid['episodes']} episodes)",
+            "",
+            f"One plan of {droid['planner']['horizon']} actions ({droid['planner']['type']} "
+            f"{droid['planner']['num_samples']} x {droid['planner']['iterations']}, {droid['planner']['energy']}) "
+            f"toward the frame {droid['executed']} steps ahead; its summed displacement against the recorded one.",
+            "",
+            markdown_table(
+                ["score", "xyz error (cm)", "rotation error (rad)", "gripper error", "plan energy"],
+                [[f"{fmt(droid['score'], 1)} ± {fmt(droid['score_sem'], 1)}",
+                  f"{fmt(100 * droid['xyz_error'], 2)} ± {fmt(100 * droid['xyz_error_std'], 2)}",
+                  fmt(droid["orientation_error"], 3), fmt(droid["closure_error"], 3), fmt(droid["energy"], 4)]],
+            ),
+            f"- score = max(0, 800 x (0.1 m - mean xyz error)), 80 at no error; published: {published} "
+            "(their episodes; see notes/plan.md for the differences)",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -345,10 +378,18 @@ def run_offline_eval(
             fps=cfg.clips.fps,
         ),
     )
-    results["prediction"] = prediction_scores(wm, dataset, cfg)
-    steps = action_scores(wm, dataset, cfg, progress) if cfg.action_score.clips else []
-    results["action_score"] = summarize_actions(steps)
-    results["steps"] = steps
+    if "prediction" in cfg.scores:
+        results["prediction"] = prediction_scores(wm, dataset, cfg)
+    if "action_score" in cfg.scores:
+        steps = action_scores(wm, dataset, cfg, progress) if cfg.action_score.clips else []
+        results["action_score"] = summarize_actions(steps)
+        results["steps"] = steps
+    if "droid_score" in cfg.scores:
+        planner = cfg.droid_score.planner_cfg()
+        episodes = droid_scores(wm, dataset, cfg.droid_score, progress)
+        results["droid_score"] = dict(summarize_droid(episodes), executed=cfg.droid_score.executed(),
+                                      planner=dict(type=type(planner).__name__, **to_dict(planner)))
+        results["droid_episodes"] = episodes
     write_json(Path(cfg.out_dir) / RESULTS_JSON, results)
     write_text(Path(cfg.out_dir) / RESULTS_MD, markdown_report(results))
     return results

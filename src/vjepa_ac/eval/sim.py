@@ -55,7 +55,7 @@ class EvalSimConfig:
     out_dir: Path = Path("eval_sim")  # results.json, results.md, videos/
     sim: SimEvalConfig = field(default_factory=SimEvalConfig)  # tasks, labs, episodes, seeds, videos
     name: str = "planner"  # the planner's name in the results (evaluate several planners into one out_dir)
-    planner: str = "paper"  # cem, mppi, or a CEM preset: paper, notebook
+    planner: str = "paper"  # cem, mppi, nevergrad, gradient, or a CEM preset: paper, notebook, jepa_wms_droid
     planner_config: Path | None = None  # YAML of planner overrides (configs/plan/*.yaml)
     plan: dict[str, Any] = field(default_factory=dict)  # planner field overrides: plan.num_samples=400
     mpc: MPCConfig = field(default_factory=MPCConfig)  # warm start; its seed is replaced by the episode seed

@@ -60,10 +60,12 @@ class ACWorldModel(nn.Module):
         z = encode_per_frame(self.encoder, frames.transpose(1, 2))  # [B, T*N, D]
         return normalize_reps(z).view(B, T, -1, z.shape[-1])
 
-    @torch.no_grad()
     def step(self, z: Tensor, action: Tensor, state: Tensor, cache: KVCache | None = None,
              return_cache: bool = True) -> tuple[Tensor, KVCache | None]:
-        """z: [B, N, D], action/state: [B, 7] -> (next-frame rep [B, N, D] layer-normed, cache)."""
+        """z: [B, N, D], action/state: [B, 7] -> (next-frame rep [B, N, D] layer-normed, cache).
+
+        The weights are frozen, so autograd records this step only when an input requires grad
+        (``rollout_differentiable``); ``rollout`` runs it under ``torch.no_grad``."""
         out, cache = self.predictor.step(z, action, state, cache, return_cache=return_cache)
         return normalize_reps(out), cache
 
@@ -89,6 +91,14 @@ class ACWorldModel(nn.Module):
         actions: [S, H, 7] candidates; past_actions: [C-1, 7] between the context frames.
         Returns [S, H, N, D]. Costs H predictor steps of one frame each (cached keys/values).
         """
+        return self.rollout_differentiable(z, states, actions, past_actions)
+
+    def rollout_differentiable(self, z: Tensor, states: Tensor, actions: Tensor,
+                               past_actions: Tensor | None = None) -> Tensor:
+        """``rollout`` with autograd on: gradients flow from the reps ``[S, H, N, D]`` back to
+        ``actions [S, H, 7]`` (through the predictor and the injected pose advance) when
+        ``actions.requires_grad``. The context's keys/values are computed without gradients.
+        Memory grows with the autograd graph (~all activations of H steps for S sequences)."""
         C = z.shape[0]
         past = actions.new_zeros(0, actions.shape[-1]) if past_actions is None else past_actions
         cache = self.context_cache(z, states, past)

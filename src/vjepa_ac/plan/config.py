@@ -1,5 +1,6 @@
-"""Planner configs: ``CEMConfig``, ``MPPIConfig`` (sharing ``SearchConfig``) and ``MPCConfig``,
-and ``PlannerSpec``, the one way a user chooses a planner.
+"""Planner configs: ``CEMConfig``, ``MPPIConfig``, ``NeverGradConfig``, ``GradientConfig`` (all
+sharing ``SearchConfig``: search space, bounds, energy) and ``MPCConfig``, and ``PlannerSpec``,
+the one way a user chooses a planner.
 
 Defaults are the paper's CEM (V-JEPA 2 section 4): 800 samples, 10 iterations, 10 elites,
 horizon 1, xyz and gripper searched with rotation fixed at 0, xyz inside an L1 ball of radius
@@ -27,7 +28,12 @@ Group = Literal["xyz", "rot", "gripper"]
 
 @dataclass
 class SearchConfig:
-    """What CEM and MPPI share: searched dims, the feasible set, sampling and scoring."""
+    """What every planner shares: searched dims, the feasible set, sampling and scoring.
+
+    ``num_samples`` x ``iterations`` is the budget of candidate rollouts of the sampling planners
+    (CEM, MPPI, NeverGrad); the gradient planner optimises ``num_samples`` sequences in parallel
+    for ``iterations`` Adam steps.
+    """
 
     # -- search space
     horizon: int = 1  # actions per planned sequence (world-model steps)
@@ -47,8 +53,10 @@ class SearchConfig:
     min_std: float = 0.0  # floor on the std of searched dims after each refit (same units)
     momentum_mean: float = 0.0  # mean <- (1 - m) * fitted mean + m * previous mean
     momentum_std: float = 0.0  # std  <- (1 - m) * fitted std  + m * previous std
+    include_mean: bool = False  # candidate 0 of each iteration is the current mean (jepa-wms' CEM)
     # -- scoring and output
     energy: Literal["l1", "l2"] = "l1"  # latent distance to the goal (plan/energy.py)
+    energy_tokens: Literal["per_token", "pooled"] = "per_token"  # compare every token, or the token means
     energy_at: Literal["horizon", "every_step"] = "horizon"  # score the last step, or sum all H steps
     select: Literal["mean", "best"] = "mean"  # returned plan: final sampling mean, or best sample seen
     gripper_round: float = 0.0  # returned closure changes with |dg| below this become 0 (0: off)
@@ -112,6 +120,48 @@ class MPPIConfig(SearchConfig):
 
 
 @dataclass
+class NeverGradConfig(SearchConfig):
+    """NeverGrad (Rapin & Teytaud 2018) over the searched dims in their box bounds: each
+    iteration asks ``num_samples`` candidates, scores them and tells their energies back; the
+    budget is ``num_samples * iterations`` (jepa-wms' ``NevergradPlanner``: NGOpt, tuning-free).
+    Needs the optional ``nevergrad`` extra."""
+
+    optimizer: str = "NGOpt"  # a nevergrad.optimizers.registry name: NGOpt, CMA, DiagonalCMA, TwoPointsDE, ...
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.optimizer:
+            raise ValueError("NeverGradConfig.optimizer must name a nevergrad optimizer, e.g. 'NGOpt'")
+
+
+@dataclass
+class GradientConfig(SearchConfig):
+    """Gradient planning: Adam on the action sequence through the differentiable rollout,
+    projected into the bounds after each step (as DINO-WM's GD planner and jepa-wms'
+    ``AdamPlanner``). ``num_samples`` sequences start from the mean (+ ``init_std_*`` noise when
+    ``init == "random"``) and are optimised in parallel; the lowest-energy one is returned.
+    ``chunk_size`` applies only to the final scoring: each Adam step rolls all S out at once."""
+
+    num_samples: int = 1  # sequences optimised in parallel (restarts; the lowest energy is returned)
+    iterations: int = 50  # Adam steps, each one rollout + backward of num_samples sequences (serve bound: 50)
+    lr: float = 0.005  # Adam step size, in action units (m, rad, closure) per iteration
+    betas: tuple[float, float] = (0.9, 0.995)  # Adam's (beta1, beta2), jepa-wms' values
+    init: Literal["mean", "random"] = "mean"  # start at the mean (0 or init_mean), or mean + N(0, init_std^2)
+    action_noise: float = 0.0  # std of Gaussian noise added to the actions after each step (same units)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.betas, list):
+            self.betas = tuple(self.betas)
+        if not self.lr > 0:
+            raise ValueError(f"GradientConfig.lr must be > 0, got {self.lr}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"GradientConfig.betas must be two numbers in [0, 1), got {self.betas}")
+        if self.action_noise < 0:
+            raise ValueError(f"GradientConfig.action_noise must be >= 0, got {self.action_noise}")
+
+
+@dataclass
 class MPCConfig:
     """Receding-horizon control: plan, execute the first action, observe, replan."""
 
@@ -134,6 +184,14 @@ CEM_PRESETS: dict[str, CEMConfig] = {
         init_std_xyz=0.05, init_std_gripper=1.0, momentum_mean=0.15, momentum_std=0.15,
         gripper_round=0.25,
     ),
+    # jepa-wms' DROID planning protocol (configs/online_plan_evals/droid, arXiv 2512.24497):
+    # 300 x 15, 10 elites, horizon 3, all 7 dims searched from N(0, 0.1^2), clipped per dim to
+    # 0.1 (xyz, m; rotation, rad) and 0.75 (gripper), the mean kept among the candidates, L2.
+    "jepa_wms_droid": CEMConfig(
+        horizon=3, num_samples=300, iterations=15, num_elites=10, search=("xyz", "rot", "gripper"),
+        xyz_bound="box", xyz_radius=0.1, rot_limit=0.1, gripper_limit=0.75, init_std_xyz=0.1,
+        init_std_rot=0.1, init_std_gripper=0.1, include_mean=True, energy="l2",
+    ),
 }
 
 
@@ -144,7 +202,9 @@ def cem_preset(name: str, **overrides) -> CEMConfig:
     return replace(CEM_PRESETS[name], **overrides)
 
 
-PLANNER_TYPES: dict[str, type[SearchConfig]] = {"cem": CEMConfig, "mppi": MPPIConfig}
+PLANNER_TYPES: dict[str, type[SearchConfig]] = {
+    "cem": CEMConfig, "mppi": MPPIConfig, "nevergrad": NeverGradConfig, "gradient": GradientConfig,
+}
 
 
 PLANNER_KINDS = tuple(sorted(PLANNER_TYPES)) + tuple(sorted(CEM_PRESETS))  # what PlannerSpec.kind may name
@@ -154,10 +214,11 @@ PLANNER_KINDS = tuple(sorted(PLANNER_TYPES)) + tuple(sorted(CEM_PRESETS))  # wha
 class PlannerSpec:
     """Which planner, with which settings: ``kind``'s defaults <- ``file`` <- ``overrides``.
 
-    kind: ``cem``, ``mppi``, or a CEM preset (``paper``, ``notebook``: ``CEM_PRESETS``)
+    kind: ``cem``, ``mppi``, ``nevergrad``, ``gradient``, or a CEM preset (``paper``,
+        ``notebook``, ``jepa_wms_droid``: ``CEM_PRESETS``)
     file: YAML of field overrides (``configs/plan/*.yaml``), or None
     overrides: field overrides (``{"num_samples": 400}``), applied last
-    The layers are deep-merged, and the result validated by ``CEMConfig`` / ``MPPIConfig``:
+    The layers are deep-merged, and the result validated by the kind's config class:
     an unknown kind, a missing file or an unknown or invalid field raises ``ConfigError`` naming
     it (under ``where``, e.g. ``plan.num_samples``).
     """

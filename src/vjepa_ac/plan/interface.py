@@ -1,6 +1,7 @@
 """What planners need from a world model: a ``Context`` and the ``rollout``/``encode`` verbs.
 
-Planners call only ``RolloutModel.rollout``; the image policy (``plan/mpc.py: Planner``) also
+Planners call only ``RolloutModel.rollout`` (the gradient planner: ``DifferentiableRolloutModel.
+rollout_differentiable``); the image policy (``plan/mpc.py: Planner``) also
 calls ``WorldModel.encode``. Two classes satisfy these protocols: ``plan.world_model.
 LatentWorldModel`` (the real encoder + predictor, an adapter over ``models.world_model.
 ACWorldModel``, whose own ``rollout(z, states, actions)`` takes tensors, not a ``Context``) and
@@ -63,6 +64,16 @@ class RolloutModel(Protocol):
         Each of the S candidate sequences starts from ``context``; the model advances the
         state itself (pose math), so step h sees the state after actions 0..h-1.
         """
+        ...
+
+
+@runtime_checkable
+class DifferentiableRolloutModel(RolloutModel, Protocol):
+    """A rollout model whose predictions can be differentiated w.r.t. the actions (the gradient
+    planner's need; ``rollout`` itself may run under ``torch.no_grad``)."""
+
+    def rollout_differentiable(self, context: Context, actions: Tensor) -> Tensor:
+        """As ``rollout``: ``actions [S, H, 7]`` -> ``[S, H, N, D]``, with autograd recording."""
         ...
 
 

@@ -20,13 +20,17 @@ from torch import Tensor
 
 from vjepa_ac.plan.actions import ACTION_DIM
 from vjepa_ac.plan.cem import cem
-from vjepa_ac.plan.config import CEMConfig, MPCConfig, MPPIConfig
+from vjepa_ac.plan.config import CEMConfig, GradientConfig, MPCConfig, MPPIConfig, NeverGradConfig
 from vjepa_ac.plan.energy import Goals
+from vjepa_ac.plan.gradient import gradient_plan
 from vjepa_ac.plan.interface import Context, RolloutModel, WorldModel
 from vjepa_ac.plan.mppi import mppi
+from vjepa_ac.plan.nevergrad_planner import nevergrad_plan
 from vjepa_ac.plan.sampling import PlanResult
 
-PlannerConfig = CEMConfig | MPPIConfig
+PlannerConfig = CEMConfig | MPPIConfig | NeverGradConfig | GradientConfig
+# the planner function of each config type (all: (world_model, context, z_goal, cfg, generator, init_mean))
+PLANNERS = {CEMConfig: cem, MPPIConfig: mppi, NeverGradConfig: nevergrad_plan, GradientConfig: gradient_plan}
 
 # Keys of the observation mapping the image policy reads.
 OBS_IMAGE = "image"  # uint8 [H, W, 3] (or [3, H, W]) camera frame
@@ -35,12 +39,13 @@ OBS_STATE = "state"  # [7] end-effector state (REFERENCE.md section 6)
 
 def plan_actions(world_model: RolloutModel, context: Context, z_goal: Goals, cfg: PlannerConfig,
                  generator: torch.Generator, init_mean: Tensor | None = None) -> PlanResult:
-    """Run the planner ``cfg`` names by its type (``CEMConfig`` -> cem, ``MPPIConfig`` -> mppi)."""
-    if isinstance(cfg, CEMConfig):
-        return cem(world_model, context, z_goal, cfg, generator, init_mean)
-    if isinstance(cfg, MPPIConfig):
-        return mppi(world_model, context, z_goal, cfg, generator, init_mean)
-    raise TypeError(f"no planner for config type {type(cfg).__name__}; use CEMConfig or MPPIConfig")
+    """Run the planner ``cfg`` names by its type (``PLANNERS``: ``CEMConfig`` -> cem,
+    ``MPPIConfig`` -> mppi, ``NeverGradConfig`` -> nevergrad_plan, ``GradientConfig`` -> gradient_plan)."""
+    planner = PLANNERS.get(type(cfg))
+    if planner is None:
+        raise TypeError(f"no planner for config type {type(cfg).__name__}; use one of "
+                        f"{[t.__name__ for t in PLANNERS]}")
+    return planner(world_model, context, z_goal, cfg, generator, init_mean)
 
 
 def shift_mean(mean: Tensor, fill: str = "zero") -> Tensor:

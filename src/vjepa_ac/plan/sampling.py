@@ -1,4 +1,4 @@
-"""What CEM and MPPI share: the sampling distribution, the feasible set, chunked scoring and
+"""What the planners share: the sampling distribution, the feasible set, chunked scoring and
 the sample -> score -> refit loop. The planners differ only in their ``Refit`` function.
 
 Candidate actions are ``[S, H, 7]`` throughout (S samples, H horizon, 7 = action layout of
@@ -130,7 +130,8 @@ def score(world_model: RolloutModel, context: Context, actions: Tensor, goals: G
         if z.ndim != 4 or tuple(z.shape[:2]) != tuple(part.shape[:2]):
             raise ValueError(f"world_model.rollout returned {tuple(z.shape)} for actions "
                              f"{tuple(part.shape)}; expected [{part.shape[0]}, {H}, N, D]")
-        e = trajectory_energy(z, goals, cfg.energy, every_step=cfg.energy_at == "every_step")  # [c]
+        e = trajectory_energy(z, goals, cfg.energy, every_step=cfg.energy_at == "every_step",
+                              tokens=cfg.energy_tokens)  # [c]
         energies.append(e.to(actions.device))
     return torch.cat(energies)  # [S]
 
@@ -163,6 +164,8 @@ def run_search(world_model: RolloutModel, context: Context, goals: Goals, cfg: S
     iter_best, iter_fit = [], []
     for _ in range(cfg.iterations):
         candidates = sample_candidates(mean, std, cfg.num_samples, cfg, generator)  # [S, H, 7]
+        if cfg.include_mean:
+            candidates[0] = apply_bounds(mean, cfg)  # jepa-wms' CEM: the mean is never lost
         energies = score(world_model, context, candidates, goals, cfg)  # [S]
         bad = int((~torch.isfinite(energies)).sum())
         if bad:

@@ -22,7 +22,7 @@ _IMAGE_SIZE = 8  # pixels per side of a toy image
 
 
 class ToyWorldModel:
-    """Satisfies ``plan.interface.WorldModel`` (``rollout`` and ``encode``)."""
+    """Satisfies ``plan.interface.WorldModel`` and ``DifferentiableRolloutModel``."""
 
     def __init__(self, tokens: int = 4, width: int = 16, seed: int = 0, xyz_scale: float = 0.1,
                  rot_scale: float = 0.5, device: torch.device | str = "cpu"):
@@ -49,9 +49,9 @@ class ToyWorldModel:
     @staticmethod
     def advance(states: Tensor, actions: Tensor) -> Tensor:
         """``states [..., 7]`` after ``actions [..., 7]``: added, gripper clipped to [0, 1]."""
-        nxt = states + actions
-        nxt[..., GRIPPER] = nxt[..., GRIPPER].clamp(0.0, 1.0)
-        return nxt
+        nxt = states + actions  # [..., 7]
+        gripper = nxt[..., GRIPPER].clamp(0.0, 1.0)  # out of place: the rollout stays differentiable
+        return torch.cat([nxt[..., :GRIPPER.start], gripper, nxt[..., GRIPPER.stop:]], dim=-1)
 
     def rollout(self, context: Context, actions: Tensor) -> Tensor:
         """``actions [S, H, 7]`` -> reps after each action ``[S, H, N, D]`` from the last context state."""
@@ -62,6 +62,10 @@ class ToyWorldModel:
             state = self.advance(state, actions[:, h].to(self.device))  # [S, 7]
             states.append(state)
         return self.embed(torch.stack(states, dim=1))  # [S, H, N, D]
+
+    def rollout_differentiable(self, context: Context, actions: Tensor) -> Tensor:
+        """``rollout`` is plain differentiable torch: gradients reach ``actions [S, H, 7]``."""
+        return self.rollout(context, actions)
 
     # -- toy camera
     def render(self, state: Tensor) -> Tensor:

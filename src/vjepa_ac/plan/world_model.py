@@ -4,7 +4,8 @@
 (uint8, any size), applies the planning crop (a named crop of ``data.transforms``: the one the
 training run used, ``vjepa_ac.load``; resized to the model resolution) and ImageNet normalisation, and returns layer-normed representations; ``rollout`` predicts
 from a ``Context`` with cached keys/values, advancing the state by each action with
-``data.poses.apply_actions``.
+``data.poses.apply_actions``. ``rollout_differentiable`` is the same prediction with autograd on,
+for the gradient planner (``plan.interface.DifferentiableRolloutModel``).
 """
 
 from __future__ import annotations
@@ -55,3 +56,10 @@ class LatentWorldModel:
         """actions: [S, H, 7] -> layer-normed reps [S, H, N, D] after each action."""
         return self.model.rollout(context.z.to(self.device), context.states.to(self.device),
                                   actions.to(self.device), context.actions.to(self.device))
+
+    def rollout_differentiable(self, context: Context, actions: Tensor) -> Tensor:
+        """``rollout`` through which gradients reach ``actions [S, H, 7]`` (the gradient planner)."""
+        with torch.enable_grad():
+            return self.model.rollout_differentiable(
+                context.z.to(self.device), context.states.to(self.device), actions.to(self.device),
+                context.actions.to(self.device))

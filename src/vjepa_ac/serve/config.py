@@ -63,8 +63,8 @@ class ServeConfig:
     queue_size: int = 16  # requests waiting for the worker; a full queue answers 503
     timeout_s: float = 60.0  # s from arrival to reply, default and upper bound of a request's timeout_s
     # -- planner: defaults and the bounds per-request settings must respect
-    method: Literal["cem", "mppi"] = "cem"  # default planner
-    preset: str = "paper"  # default CEM preset (plan.config.CEM_PRESETS); ignored by MPPI
+    method: Literal["cem", "mppi", "nevergrad", "gradient"] = "cem"  # default planner
+    preset: str = "paper"  # default CEM preset (plan.config.CEM_PRESETS); ignored by the other methods
     planner: dict[str, Any] = field(default_factory=dict)  # default planner field overrides
     seed: int = 0  # default seed of the planner's generator
     max_samples: int = 4096  # upper bound of num_samples
@@ -124,7 +124,7 @@ class ServeConfig:
 
     @staticmethod
     def planner_kind(method: str, preset: str) -> str:
-        """The ``PlannerSpec.kind`` of a ``method`` + CEM ``preset`` pair (``mppi`` has no presets)."""
+        """The ``PlannerSpec.kind`` of a ``method`` + CEM ``preset`` pair (only ``cem`` has presets)."""
         return preset if method == "cem" else method
 
     def planner_limits(self) -> dict[str, int]:

@@ -30,12 +30,12 @@ from PIL import Image, UnidentifiedImageError
 
 from vjepa_ac.config import ConfigError, deep_merge, to_dict
 from vjepa_ac.plan.actions import ACTION_DIM
-from vjepa_ac.plan.config import CEM_PRESETS, CEMConfig, MPPIConfig, PlannerSpec, limits_exceeded
+from vjepa_ac.plan.config import CEM_PRESETS, PLANNER_TYPES, PlannerSpec, SearchConfig, limits_exceeded
 
 if TYPE_CHECKING:
     from vjepa_ac.serve.config import ServeConfig
 
-PlannerConfig = CEMConfig | MPPIConfig
+PlannerConfig = SearchConfig  # CEMConfig, MPPIConfig, NeverGradConfig or GradientConfig
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 JSON = "application/json"
@@ -44,7 +44,7 @@ _MSGPACK_ALIASES = (MSGPACK, "application/x-msgpack", "application/vnd.msgpack")
 
 IMAGE_ENCODINGS = ("png", "jpeg", "raw")
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG"}
-PLANNER_METHODS: dict[str, type] = {"cem": CEMConfig, "mppi": MPPIConfig}
+PLANNER_METHODS: dict[str, type] = dict(PLANNER_TYPES)  # cem, mppi, nevergrad, gradient
 # planner fields a request may not set: the server sizes its own chunks (ServeConfig.max_batch)
 SERVER_PLANNER_FIELDS = ("chunk_size",)
 
@@ -279,7 +279,8 @@ def _check_planner_bounds(planner: PlannerConfig) -> None:
 def resolve_planner(spec: Any, cfg: ServeConfig) -> PlannerConfig:
     """Request planner settings on top of the server's defaults, validated and bounded.
 
-    ``spec``: ``{"method": "cem" | "mppi", "preset": "paper" | "notebook", <CEMConfig /
+    ``spec``: ``{"method": "cem" | "mppi" | "nevergrad" | "gradient", "preset": "paper" | "notebook" |
+    "jepa_wms_droid", <CEMConfig /
     MPPIConfig fields>}``, all optional. A request that keeps the server's method (and preset)
     starts from the server's defaults (``ServeConfig.method``, ``.preset``, ``.planner``);
     one that names another starts from that method's (preset's) own defaults.
