@@ -70,3 +70,17 @@ def test_collect_in_two_processes(tmp_path):
     assert _collect(tmp_path, "episodes=2", "workers=2") == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["episodes"] == 2 and summary["workers"] == 2 and summary["errors"] == 0
+
+
+def test_two_collections_write_the_same_episodes(tmp_path):
+    """Episode ids (the metadata uuid) come from (seed, index), not from chance: the validation
+    split, and so the trained model, are the same in every run of the main job."""
+    files = []
+    for name, workers in (("a", "1"), ("b", "2")):
+        assert _collect(tmp_path / name, "episodes=2", f"workers={workers}") == 0
+        files.append(sorted(p.relative_to(tmp_path / name) for p in (tmp_path / name).rglob("*")
+                            if p.is_file() and ".collect" not in p.parts and p.suffix in (".json", ".h5", ".mp4")
+                            and p.name != "summary.json"))
+    assert files[0] == files[1] and len(files[0]) == 6  # metadata, trajectory, MP4 of each episode
+    for rel in files[0]:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel

@@ -45,6 +45,9 @@ class EpisodeRecord:
     commanded_cartesian: np.ndarray | None = None  # [T,6] action/cartesian_position
     commanded_gripper: np.ndarray | None = None  # [T]
     extra_metadata: dict = field(default_factory=dict)
+    # the 8 hex digits of the episode's uuid; None: random (as DROID's). Episode ids, and so the
+    # validation split, derive from it: a collector that must reproduce its dataset sets it
+    uuid_hex: str | None = None
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: float = L.CONTAINER_FPS, crf: int = 20) -> None:
@@ -112,7 +115,8 @@ def write_droid_episode(
     if (folder / L.TRAJECTORY_FILE).exists():
         raise FileExistsError(f"{folder} already holds an episode; give each episode its own time")
     folder.mkdir(parents=True, exist_ok=True)
-    episode_uuid = f"{record.lab}+{uuid_lib.uuid4().hex[:8]}+{when.strftime('%Y-%m-%d-%Hh-%Mm-%Ss')}"
+    uuid_hex = record.uuid_hex if record.uuid_hex is not None else uuid_lib.uuid4().hex[:8]
+    episode_uuid = f"{record.lab}+{uuid_hex}+{when.strftime('%Y-%m-%d-%Hh-%Mm-%Ss')}"
 
     serials = {role: cam.serial for role, cam in record.cameras.items()}
     for role, cam in record.cameras.items():

@@ -14,6 +14,7 @@ resumable: rerunning skips finished episodes and rewrites half-written ones.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -207,6 +208,9 @@ def collect_episode(sim: FrankaSim, cfg: CollectConfig, index: int) -> dict:
         building=lab,
         scene_id=index,
         lab=lab,
+        # from (seed, index) like everything else of the episode: the same ids, hence the same
+        # train/validation split, in every run (a random uuid made two runs of the main job differ)
+        uuid_hex=hashlib.sha256(f"{cfg.seed}:{index}".encode()).hexdigest()[:8],
         commanded_cartesian=commanded_arr[:, :6],
         commanded_gripper=commanded_arr[:, 6],
         extra_metadata={"sim": {"index": index, "seed": cfg.seed, "control_hz": sim.cfg.control_hz,
