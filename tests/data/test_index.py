@@ -10,7 +10,7 @@ from vjepa_ac.data.clips import ClipConfig
 from vjepa_ac.data.episode import EpisodeError, EpisodeFault
 from vjepa_ac.data.index import DataConfig, StateBounds, build_index
 from vjepa_ac.data.lerobot import LeRobotConfig
-from vjepa_ac.data.synthetic import make_lerobot_dataset
+from vjepa_ac.data.synthetic_datasets import make_lerobot_dataset
 
 
 def _glitch(root, episode, row, column=0, value=1e30):

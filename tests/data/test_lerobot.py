@@ -103,7 +103,7 @@ def test_a_scalar_feature_never_surfaces_as_a_pyarrow_error(lerobot_root):
 
 def test_a_short_video_slice_is_skipped_never_padded_with_the_next_episode(tmp_path):
     from vjepa_ac.data.episode import EpisodeFault
-    from vjepa_ac.data.synthetic import make_lerobot_dataset
+    from vjepa_ac.data.synthetic_datasets import make_lerobot_dataset
 
     root = make_lerobot_dataset(tmp_path / "lost", 3, length=30, fps=10, lost_frames={0: 6})
     cfg = LeRobotConfig(root=root, state_key="observation.ee_pose")
