@@ -114,6 +114,8 @@ def test_the_docs_commands_run_as_written_on_tiny_data(main_job, monkeypatch, ca
     skipped = []
     evaluated: list = []
     monkeypatch.chdir(main_job)
+    monkeypatch.setenv("HOME", str(main_job))  # the docs' ~/.vjepa-token (a serve token file)
+    (main_job / ".vjepa-token").write_text("a-token-of-the-docs-0123456789\n")
     monkeypatch.setattr("vjepa_ac.serve.server.uvicorn.Server.run", lambda self: None)
     monkeypatch.setattr("vjepa_ac.eval.sim.evaluate_policy", lambda policy, cfg, **kw: evaluated.append(cfg))
     for doc, argv in documented_commands():

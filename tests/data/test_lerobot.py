@@ -74,7 +74,7 @@ POSE, GRIP = "observation.state.cartesian_position", "observation.state.gripper_
 def test_state_assembled_from_several_features_scalar_included(lerobot_root, tmp_path):
     """The DROID port's layout: pose [6] + gripper (a scalar column) -> the 7-D state."""
     from vjepa_ac.config import load_config
-    from vjepa_ac.data.features import EncodeConfig
+    from vjepa_ac.encode import EncodeConfig
 
     whole, _ = read_dataset(LeRobotConfig(root=lerobot_root, state_key="observation.ee_pose"))
     split, bad = read_dataset(LeRobotConfig(root=lerobot_root, state_key=(POSE, GRIP)))
