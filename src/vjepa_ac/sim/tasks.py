@@ -301,9 +301,10 @@ class Task:
         """Lift the end effector LIFT_TEST_HEIGHT with the gripper command as the policy left it;
         True when the gripper is closed on the object and it comes along (held). The sim returns
         to where it was."""
-        sim, snap = self.sim, self.sim.snapshot()
+        sim = self.sim
         if sim.gripper_state() < GRASP_MIN_CLOSURE:
             return False
+        snap = sim.snapshot()
         try:
             up = sim.ee_pose()[0] + [0.0, 0.0, LIFT_TEST_HEIGHT]
             grip = float(sim.commanded_state()[6])
