@@ -53,7 +53,7 @@ def test_eval_sim_command_writes_results_and_resumes(tiny_run, tmp_path, capsys,
     planner = res["policies"]["planner"]
     assert planner["planner_config"]["num_samples"] == 16 and planner["model_id"] == res["model"]["model_id"]
     assert res["policies"]["random"]["xyz_radius"] == planner["planner_config"]["xyz_radius"]
-    assert res["env"] == {"image_size": 64, "max_steps": {}}
+    assert res["env"] == {"image_size": 64, "camera_zoom": 1.0, "max_steps": {}}
     for e in res["episodes"]:
         assert e["steps"] == {"reach": 10, "pick_and_place": 18}[e["task"]]
         assert len(e["action_time_s"]) == e["steps"] and e["seed"] == 4000  # eval_kitchen: LABS index 4
@@ -124,3 +124,16 @@ def test_eval_sim_config_errors(tmp_path, capsys):
     assert "frobnicate" in capsys.readouterr().err
     assert main(["eval", "sim", "tiny:", "sim.tasks=[fly]"]) == 2
     assert main(["eval", "sim", "tiny:", "name=random"]) == 2
+
+
+def test_a_main_job_model_is_evaluated_with_its_collection_camera(tmp_path):
+    """eval sim frames the scene as the main job's training data was (zoom, px), read from
+    pipeline.yaml, whether MODEL is the work_dir or its train run; other models get {}."""
+    from vjepa_ac.eval.sim import main_job_camera
+
+    work = tmp_path / "runs" / "sim"
+    (work / "train").mkdir(parents=True)
+    (work / "pipeline.yaml").write_text("collect:\n  sim: {image_size: 128, ext1_zoom: 0.8, tint_jitter: 0.35}\n")
+    expected = {"image_size": 128, "ext1_zoom": 0.8}
+    assert main_job_camera(work) == expected and main_job_camera(str(work / "train")) == expected
+    assert main_job_camera(tmp_path) == {} and main_job_camera("tiny:") == {}

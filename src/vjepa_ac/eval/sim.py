@@ -219,7 +219,8 @@ def markdown_report(header: dict, rows: list[dict]) -> str:
         "# Sim evaluation",
         "",
         f"- model: `{model.get('model_id')}` ({model.get('source')})",
-        f"- camera: {env.get('image_size')} px; step limits: {env.get('max_steps') or 'task defaults'}",
+        f"- camera: {env.get('image_size')} px, zoom {env.get('camera_zoom', 1.0)}; "
+        f"step limits: {env.get('max_steps') or 'task defaults'}",
     ]
     lines += [
         f"- {name}: {_describe_policy(settings)}" for name, settings in header.get("policies", {}).items()
@@ -236,6 +237,22 @@ def markdown_report(header: dict, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def main_job_camera(model: str | Path) -> dict[str, Any]:
+    """The camera the main job collected its training data with (``image_size`` px, ``ext1_zoom``),
+    read from ``pipeline.yaml`` when ``model`` is a main job's work_dir or its ``train`` run;
+    ``{}`` for any other model. Evaluating with the same framing as training matters: the zoom
+    changes every frame."""
+    import yaml
+
+    path = Path(str(model))
+    for folder in (path, path.parent):
+        saved = folder / "pipeline.yaml"
+        if path.is_dir() and saved.is_file():
+            sim = ((yaml.safe_load(saved.read_text()) or {}).get("collect") or {}).get("sim") or {}
+            return {k: sim[k] for k in ("image_size", "ext1_zoom") if sim.get(k) is not None}
+    return {}
+
+
 def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     """Evaluate the planner (and the random baseline) with ``model`` into ``cfg.out_dir``.
     Returns the contents of ``results.json``."""
@@ -243,9 +260,11 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
 
     planner_cfg = cfg.planner_cfg()
     served = load_world_model(model, device=cfg.device, crop=cfg.crop)
+    camera = main_job_camera(model)
     sim_cfg = replace(
         cfg.sim,
-        image_size=cfg.sim.image_size or served.image_size or DEFAULT_IMAGE_SIZE,
+        image_size=cfg.sim.image_size or camera.get("image_size") or served.image_size or DEFAULT_IMAGE_SIZE,
+        camera_zoom=camera.get("ext1_zoom", 1.0) if cfg.sim.camera_zoom is None else cfg.sim.camera_zoom,
         video_dir=cfg.sim.video_dir or Path(cfg.out_dir) / "videos",
     )
     planner = Planner(served.world_model, planner_cfg, cfg.mpc)
@@ -277,7 +296,8 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
         model=dict(
             model_id=served.model_id, source=served.source, image_size=served.image_size
         ),
-        env=dict(image_size=sim_cfg.image_size, max_steps=dict(sorted(sim_cfg.max_steps.items()))),
+        env=dict(image_size=sim_cfg.image_size, camera_zoom=sim_cfg.camera_zoom,
+                 max_steps=dict(sorted(sim_cfg.max_steps.items()))),
         policies={name: settings for name, (_, settings) in policies.items()},
         config=to_dict(replace(cfg, sim=sim_cfg)),
     )

@@ -71,7 +71,9 @@ class SimEvalConfig:
     # shared: `seed + i` in every lab (the same scenes, each lab's appearance)
     lab_seeds: Literal["distinct", "shared"] = "distinct"
     image_size: int = 0  # px, camera frames; 0: the caller's choice (eval sim: the model's), else 128
-    camera_zoom: float = 1.0  # SimConfig.ext1_zoom of every lab: frame the scene as the training data did
+    # SimConfig.ext1_zoom of every lab: frame the scene as the training data did; None: the caller's
+    # choice (eval sim: the main job's collection zoom for a main-job model), else 1.0
+    camera_zoom: float | None = None
     objects: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(DEFAULT_OBJECTS)
     )  # task -> objects
@@ -222,17 +224,18 @@ def evaluate_policy(
     keys = [k for k in cfg.episode_keys(name) if k not in skip]
     results = EvalResults()
     size = cfg.image_size or DEFAULT_IMAGE_SIZE
+    zoom = 1.0 if cfg.camera_zoom is None else cfg.camera_zoom
     record_video = cfg.video != "none"
     with tqdm(total=len(keys), desc=f"eval {name}", unit="ep", disable=not cfg.progress) as bar:
         for lab in dict.fromkeys(k[3] for k in keys):
-            sim = FrankaSim(SimConfig(lab=lab, image_size=size, ext1_zoom=cfg.camera_zoom))
+            sim = FrankaSim(SimConfig(lab=lab, image_size=size, ext1_zoom=zoom))
             try:
                 for task_name, obj in dict.fromkeys((k[1], k[2]) for k in keys if k[3] == lab):
                     task = make_task(
                         task_name,
                         lab=lab,
                         image_size=size,
-                        ext1_zoom=cfg.camera_zoom,
+                        ext1_zoom=zoom,
                         sim=sim,
                         object=obj,
                         max_steps=cfg.max_steps.get(task_name, 0),
