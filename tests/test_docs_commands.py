@@ -12,7 +12,6 @@ command line, its config and its MODEL are accepted and the model loads.
 
 from __future__ import annotations
 
-import shlex
 import shutil
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.docs_helpers import vjepa_ac_commands
 from tests.train.conftest import one_thread, tiny_config  # noqa: F401  (one_thread: autouse)
 from vjepa_ac.cli import main
 
@@ -33,24 +33,7 @@ STATE = "0.5 0 0.3 3.14 0 0 0"
 
 def documented_commands() -> list[tuple[str, list[str]]]:
     """``(doc, argv)`` of each ``vjepa-ac`` line of the docs' bash blocks (continuations joined)."""
-    found = []
-    for doc in DOCS:
-        text, block = (ROOT / doc).read_text(), None
-        for line in text.splitlines():
-            if line.startswith("```"):
-                block = [] if block is None and line.strip() in ("```bash", "```sh") else None
-                continue
-            if block is None:
-                continue
-            block.append(line)
-            joined = "\n".join(block)
-            if joined.endswith("\\"):
-                continue
-            block.clear()
-            argv = shlex.split(joined.replace("\\\n", " "), comments=True)
-            if argv[:1] == ["vjepa-ac"] and len(argv) > 1 and argv[1] in COMMANDS:
-                found.append((doc, argv[1:]))
-    return found
+    return [(doc, argv) for doc in DOCS for argv in vjepa_ac_commands(ROOT / doc) if argv[0] in COMMANDS]
 
 
 def _model(argv: list[str]) -> str:

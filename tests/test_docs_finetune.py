@@ -11,7 +11,6 @@ ViT-g), ``--push-to-hub`` lines are skipped (network) and the HTTP loop of ``ser
 from __future__ import annotations
 
 import json
-import shlex
 import shutil
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.docs_helpers import vjepa_ac_commands
 from tests.train.conftest import one_thread, tiny_config  # noqa: F401  (one_thread: autouse)
 from vjepa_ac.cli import main
 
@@ -40,23 +40,7 @@ TINY_RUN = ["data.clips.frames_per_clip=4", "data.clips.fps=5.0", "data.num_work
 
 
 def documented_commands() -> list[list[str]]:
-    """argv of each ``vjepa-ac`` line in the page's bash blocks (continuations joined)."""
-    found, block = [], None
-    for line in DOC.read_text().splitlines():
-        if line.startswith("```"):
-            block = [] if block is None and line.strip() in ("```bash", "```sh") else None
-            continue
-        if block is None:
-            continue
-        block.append(line)
-        joined = "\n".join(block)
-        if joined.endswith("\\"):
-            continue
-        block.clear()
-        argv = shlex.split(joined.replace("\\\n", " "), comments=True)
-        if argv[:1] == ["vjepa-ac"] and len(argv) > 1:
-            found.append(argv[1:])
-    return found
+    return vjepa_ac_commands(DOC)
 
 
 @pytest.fixture

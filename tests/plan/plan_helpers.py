@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from vjepa_ac.plan.actions import GRIPPER_DIM, XYZ
 from vjepa_ac.plan.interface import Context
 from vjepa_ac.plan.toy import ToyWorldModel
 
@@ -29,3 +30,11 @@ def context_at(model: ToyWorldModel, state: torch.Tensor) -> Context:
 
 def gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def target_from(start: torch.Tensor, dxyz, gripper: float = 0.0) -> torch.Tensor:
+    """The state ``[7]`` a planner should reach: ``start`` moved by ``dxyz`` (m), gripper set."""
+    t = start.clone()
+    t[XYZ] += torch.tensor(dxyz)
+    t[GRIPPER_DIM] = gripper
+    return t

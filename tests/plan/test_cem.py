@@ -3,18 +3,12 @@
 import pytest
 import torch
 
-from plan_helpers import RecordingModel, context_at, gen
+from plan_helpers import RecordingModel, context_at, gen, target_from
 from vjepa_ac.plan.actions import GRIPPER_DIM, ROT, XYZ
 from vjepa_ac.plan.cem import cem
 from vjepa_ac.plan.config import CEMConfig, cem_preset
 from vjepa_ac.plan.energy import l1_energy
 
-
-def target_from(start, dxyz, gripper):
-    t = start.clone()
-    t[XYZ] += torch.tensor(dxyz)
-    t[GRIPPER_DIM] = gripper
-    return t
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

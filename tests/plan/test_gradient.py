@@ -3,18 +3,12 @@
 import pytest
 import torch
 
-from plan_helpers import RecordingModel, context_at, gen
+from plan_helpers import RecordingModel, context_at, gen, target_from
 from vjepa_ac.plan.actions import GRIPPER_DIM, ROT, XYZ
 from vjepa_ac.plan.config import GradientConfig, PlannerSpec
 from vjepa_ac.plan.gradient import gradient_plan
 from vjepa_ac.plan.mpc import plan_actions
 
-
-def target_from(start, dxyz, gripper=0.0):
-    t = start.clone()
-    t[XYZ] += torch.tensor(dxyz)
-    t[GRIPPER_DIM] = gripper
-    return t
 
 
 @pytest.mark.parametrize("energy", ["l1", "l2"])

@@ -5,7 +5,7 @@ import builtins
 import pytest
 import torch
 
-from plan_helpers import RecordingModel, context_at, gen
+from plan_helpers import RecordingModel, context_at, gen, target_from
 from vjepa_ac.plan.actions import GRIPPER_DIM, ROT, XYZ
 from vjepa_ac.plan.config import NeverGradConfig, PlannerSpec
 from vjepa_ac.plan.energy import l1_energy
@@ -14,12 +14,6 @@ from vjepa_ac.plan.nevergrad_planner import import_nevergrad, nevergrad_plan
 
 pytest.importorskip("nevergrad")
 
-
-def target_from(start, dxyz, gripper):
-    t = start.clone()
-    t[XYZ] += torch.tensor(dxyz)
-    t[GRIPPER_DIM] = gripper
-    return t
 
 
 @pytest.mark.parametrize("energy", ["l1", "l2"])
