@@ -63,8 +63,9 @@ class EncoderInit:
 
 def _collect() -> CollectConfig:
     # tint_jitter: per-episode table/floor/wall colours, so that the held-out labs' looks are not new;
+    # texture_swap: per surface, half the episodes get another training texture (domain randomisation);
     # ext1_zoom: the workspace fills more of the frame (gripper and objects cover more tokens)
-    return CollectConfig(episodes=600, sim=SimConfig(image_size=128, tint_jitter=0.35, ext1_zoom=0.8),
+    return CollectConfig(episodes=600, sim=SimConfig(image_size=128, tint_jitter=0.35, texture_swap=0.5, ext1_zoom=0.8),
                          min_seconds=10.0, max_seconds=20.0)
 
 

@@ -170,6 +170,37 @@ def test_tint_jitter_varies_lab_colours_and_keeps_other_draws():
         tinted.close()
 
 
+def test_texture_swap_puts_pool_textures_on_the_surfaces_and_keeps_other_draws():
+    from vjepa_ac.sim.labs import RANDOMIZATION_TEXTURES
+
+    plain = FrankaSim(SimConfig(lab="train_office", image_size=64, tint_jitter=0.3))
+    swapped = FrankaSim(SimConfig(lab="train_office", image_size=64, tint_jitter=0.3, texture_swap=1.0))
+    try:
+        a, b = plain.sample_layout(np.random.default_rng(5)), swapped.sample_layout(np.random.default_rng(5))
+        assert not a.surface_textures and set(b.surface_textures) == {"table", "floor", "wall"}
+        assert set(b.surface_textures.values()) <= set(RANDOMIZATION_TEXTURES)
+        np.testing.assert_array_equal(a.arm_qpos, b.arm_qpos)  # drawn before the textures
+        for k in a.material_tints:
+            np.testing.assert_array_equal(a.material_tints[k], b.material_tints[k])
+        i0 = swapped.reset(layout=b).image
+        table = swapped.model.geom("table").id
+        assert swapped.model.geom_matid[table] != swapped.model.material("table").id
+        i1 = swapped.reset(layout=a).image  # no swaps: the lab's own textures again
+        assert swapped.model.geom_matid[table] == swapped.model.material("table").id
+        np.testing.assert_array_equal(i1, plain.reset(layout=a).image)
+        assert np.abs(i0.astype(int) - i1.astype(int)).mean() > 5.0
+        with pytest.raises(ValueError, match="no texture pool"):
+            plain.reset(layout=b)
+    finally:
+        plain.close()
+        swapped.close()
+
+
+def test_texture_swap_is_validated():
+    with pytest.raises(ValueError, match="texture_swap"):
+        SimConfig(texture_swap=1.5)
+
+
 def test_snapshot_restore_replays_the_same_steps(sim):
     sim.reset(seed=4, render=False)
     action = np.array([0.03, -0.02, -0.04, 0.0, 0.0, 0.1, 0.5])

@@ -40,6 +40,15 @@ def test_probe_labs_look_unlike_every_other_lab():
         assert nearest > 5.0, (p.name, nearest)
 
 
+def test_randomization_textures_hold_no_held_out_texture():
+    from vjepa_ac.sim.labs import HELD_OUT_LABS, RANDOMIZATION_TEXTURES
+
+    held_out = {t for lab in map(get_lab, HELD_OUT_LABS) for t in (lab.table_texture, lab.floor_texture, lab.wall_texture)}
+    train = {t for lab in map(get_lab, TRAIN_LABS) for t in (lab.table_texture, lab.floor_texture, lab.wall_texture)}
+    assert not held_out & set(RANDOMIZATION_TEXTURES)
+    assert train < set(RANDOMIZATION_TEXTURES)
+
+
 def test_collect_refuses_eval_labs():
     from vjepa_ac.sim.collect import CollectConfig
 

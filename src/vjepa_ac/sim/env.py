@@ -21,16 +21,18 @@ import mujoco
 import numpy as np
 
 from vjepa_ac.sim.controller import DLSIK, IKConfig
-from vjepa_ac.sim.labs import LabSpec, get_lab
+from vjepa_ac.sim.labs import RANDOMIZATION_TEXTURES, LabSpec, get_lab
 from vjepa_ac.sim.robot import ARM_JOINTS, EE_SITE, HOME_QPOS, Gripper
 from vjepa_ac.sim.rotations import euler_to_mat, mat_to_euler, yaw_quat
 from vjepa_ac.sim.scene import (
     EXTERIOR_CAMERAS,
     FLOOR_Z,
     OBJECTS,
+    SURFACES,
     camera_pose,
     compile_scene,
     distractor_half_height,
+    pool_material,
 )
 
 CAMERAS = (*EXTERIOR_CAMERAS, "wrist")
@@ -58,6 +60,9 @@ class SimConfig:
     # relative per-channel jitter of the table / floor / wall colours per episode (0: the lab's own);
     # widens the appearance of training labs so features generalise to unseen ones
     tint_jitter: float = 0.0
+    # probability, per surface (table, floor, walls) and episode, of swapping the lab's texture for
+    # one drawn from labs.RANDOMIZATION_TEXTURES (never a held-out lab's); 0: the lab's own
+    texture_swap: float = 0.0
     ext1_pos: tuple[float, float, float] | None = None  # m, overrides the lab's ext1 camera position
     ext1_target: tuple[float, float, float] | None = None  # m, overrides the point ext1 looks at
     ext1_fovy: float | None = None  # deg, overrides ext1's vertical field of view
@@ -85,6 +90,8 @@ class SimConfig:
             raise ValueError(f"decimate must be in (0, 1], got {self.decimate}")
         if not 0.0 <= self.tint_jitter < 1.0:
             raise ValueError(f"tint_jitter must be in [0, 1), got {self.tint_jitter}")
+        if not 0.0 <= self.texture_swap <= 1.0:
+            raise ValueError(f"texture_swap must be in [0, 1], got {self.texture_swap}")
         if not 0.2 <= self.ext1_zoom <= 2.0:
             raise ValueError(f"ext1_zoom must be in [0.2, 2], got {self.ext1_zoom}")
 
@@ -126,10 +133,11 @@ class Layout:
     cameras: dict[str, tuple[np.ndarray, np.ndarray, float]] = field(default_factory=dict)  # pos, quat, fovy
     light_dir: np.ndarray | None = None  # [3]
     light_diffuse: np.ndarray | None = None  # [3]
-    material_tints: dict[str, np.ndarray] = field(default_factory=dict)  # material -> rgb factors; absent: lab's
+    material_tints: dict[str, np.ndarray] = field(default_factory=dict)  # surface -> rgb factors; absent: lab's
+    surface_textures: dict[str, str] = field(default_factory=dict)  # surface -> pool texture; absent: lab's
 
 
-_TINTED_MATERIALS = ("table", "floor", "wall")
+_TINTED_MATERIALS = tuple(SURFACES)  # each surface's own material has the surface's name
 
 # colours task objects are painted in, per episode (names go into the episode's task text)
 OBJECT_COLOURS: dict[str, tuple[float, float, float, float]] = {
@@ -194,6 +202,7 @@ class FrankaSim:
         self.model, robot = compile_scene(
             self.lab, cfg.gripper, decimate=cfg.decimate, cache_dir=cfg.mesh_cache_dir or None,
             offscreen_size=cfg.image_size, physics_dt=cfg.physics_dt,
+            texture_pool=RANDOMIZATION_TEXTURES if cfg.texture_swap > 0 else (),
         )
         m = self.model
         self.data = mujoco.MjData(m)
@@ -214,6 +223,10 @@ class FrankaSim:
         self._light = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_LIGHT, "main")
         self._materials = {n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_MATERIAL, n) for n in _TINTED_MATERIALS}
         self._material_rgba = {n: m.mat_rgba[i].copy() for n, i in self._materials.items()}
+        self._surface_geoms = {s: [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, g) for g in geoms]
+                               for s, geoms in SURFACES.items()}
+        self._pool_materials = {(s, t): mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_MATERIAL, pool_material(s, t))
+                                for s in SURFACES for t in (RANDOMIZATION_TEXTURES if cfg.texture_swap > 0 else ())}
         self._finger_geoms = self._side_geoms()
         self._renderer: mujoco.Renderer | None = None
         self.layout: Layout | None = None
@@ -255,6 +268,10 @@ class FrankaSim:
         if self.cfg.randomize and self.cfg.tint_jitter > 0:  # drawn last: other draws stay as without it
             t = self.cfg.tint_jitter
             layout.material_tints = {name: 1.0 + rng.uniform(-t, t, 3) for name in _TINTED_MATERIALS}
+        if self.cfg.randomize and self.cfg.texture_swap > 0:  # drawn after the tints, for the same reason
+            for surface in SURFACES:
+                if rng.random() < self.cfg.texture_swap:
+                    layout.surface_textures[surface] = str(RANDOMIZATION_TEXTURES[rng.integers(len(RANDOMIZATION_TEXTURES))])
         return layout
 
     def reset(self, seed: int | None = None, layout: Layout | None = None, render: bool = True) -> Observation:
@@ -300,8 +317,16 @@ class FrankaSim:
         for c in EXTERIOR_CAMERAS:
             pos, quat, fovy = layout.cameras.get(c) or camera_pose(getattr(self.lab, c))
             m.cam_pos[self._cam[c]], m.cam_quat[self._cam[c]], m.cam_fovy[self._cam[c]] = pos, quat, fovy
-        for name, mat in self._materials.items():
-            base = self._material_rgba[name]
+        for name, own in self._materials.items():
+            mat, base = own, self._material_rgba[name]
+            texture = layout.surface_textures.get(name)
+            if texture is not None:
+                if (name, texture) not in self._pool_materials:
+                    raise ValueError(f"layout puts texture {texture!r} on the {name}, but this sim has no texture pool "
+                                     f"with it (SimConfig.texture_swap={self.cfg.texture_swap}; pool: labs.RANDOMIZATION_TEXTURES)")
+                mat, base = self._pool_materials[(name, texture)], np.ones(4)
+            for g in self._surface_geoms[name]:
+                m.geom_matid[g] = mat
             tint = layout.material_tints.get(name)
             m.mat_rgba[mat, :3] = base[:3] if tint is None else np.clip(base[:3] * tint, 0.0, 1.0)
         ld = layout.light_dir if layout.light_dir is not None else np.array(self.lab.light_dir)

@@ -180,6 +180,15 @@ EVAL_LABS: tuple[str, ...] = tuple(n for n, lab in LABS.items() if lab.split == 
 PROBE_LABS: tuple[str, ...] = tuple(n for n, lab in LABS.items() if lab.split == "probe")
 HELD_OUT_LABS: tuple[str, ...] = EVAL_LABS + PROBE_LABS  # never in training data
 
+# Textures that ``SimConfig.texture_swap`` may put on a training episode's table, floor or walls
+# (domain randomisation, Tobin et al. 2017): every training lab's, plus three robosuite textures
+# no lab uses (product-label textures with logos and text are left out). Never a held-out lab's
+# (tests/sim/test_labs.py checks it), so the held-out labs stay unseen.
+RANDOMIZATION_TEXTURES: tuple[str, ...] = tuple(sorted(
+    {t for n in TRAIN_LABS for t in (LABS[n].table_texture, LABS[n].floor_texture, LABS[n].wall_texture)}
+    | {"bread", "glass", "lemon"}
+))
+
 
 def get_lab(name: str) -> LabSpec:
     if name not in LABS:

@@ -24,6 +24,14 @@ FLOOR_Z = -0.75  # m, the table top is at z = 0
 TABLE_CENTER = (0.45, 0.0)  # m
 TABLE_HALF = (0.7, 0.6)  # m
 EXTERIOR_CAMERAS = ("ext1", "ext2")
+# the lab's large textured surfaces: name (= its material's) -> its geoms, and the texture repeat
+SURFACES: dict[str, tuple[str, ...]] = {"table": ("table",), "floor": ("floor",), "wall": ("wall_back", "wall_side")}
+_TEXREPEAT = {"table": "2 2", "floor": "4 4", "wall": "1.5 1.5"}
+
+
+def pool_material(surface: str, texture: str) -> str:
+    """Name of the material that puts pool texture ``texture`` on ``surface`` (``build_scene_xml``)."""
+    return f"{surface}_pool_{texture}"
 
 
 @dataclass(frozen=True)
@@ -112,9 +120,22 @@ def _distractors_xml(lab: LabSpec) -> str:
     return "\n    ".join(parts)
 
 
+def _texture_pool_xml(texture_pool: tuple[str, ...]) -> str:
+    """A texture per pool entry and, per surface, a material using it (``pool_material``)."""
+    parts = []
+    for name in texture_pool:
+        parts.append(f'<texture name="pool_{name}" type="2d" file="{texture_file(name)}"/>')
+        parts += [f'<material name="{pool_material(s, name)}" texture="pool_{name}" texrepeat="{_TEXREPEAT[s]}" '
+                  'texuniform="true"/>' for s in SURFACES]
+    return "\n    ".join(parts)
+
+
 def build_scene_xml(lab: LabSpec, robot: RobotParts, *, offscreen_size: int = 640,
-                    physics_dt: float = PHYSICS_DT) -> str:
-    """MJCF text of the whole scene in lab ``lab`` (nominal camera poses; no per-episode jitter)."""
+                    physics_dt: float = PHYSICS_DT, texture_pool: tuple[str, ...] = ()) -> str:
+    """MJCF text of the whole scene in lab ``lab`` (nominal camera poses; no per-episode jitter).
+
+    ``texture_pool``: extra textures (robosuite names) the table, floor and walls can be switched to
+    per episode without recompiling (``FrankaSim`` sets the surfaces' ``geom_matid``)."""
     asset_xml = "\n    ".join(ET.tostring(e, encoding="unicode") for e in robot.assets)
     base_xml = ET.tostring(robot.base, encoding="unicode")
     cams = []
@@ -143,11 +164,12 @@ def build_scene_xml(lab: LabSpec, robot: RobotParts, *, offscreen_size: int = 64
     <texture name="sky" type="skybox" builtin="gradient" rgb1="{_fmt(lab.sky[0])}" rgb2="{_fmt(lab.sky[1])}"
              width="64" height="64"/>
     <texture name="table" type="2d" file="{texture_file(lab.table_texture)}"/>
-    <material name="table" texture="table" texrepeat="2 2" texuniform="true"/>
+    <material name="table" texture="table" texrepeat="{_TEXREPEAT['table']}" texuniform="true"/>
     <texture name="floor" type="2d" file="{texture_file(lab.floor_texture)}"/>
-    <material name="floor" texture="floor" texrepeat="4 4" texuniform="true"/>
+    <material name="floor" texture="floor" texrepeat="{_TEXREPEAT['floor']}" texuniform="true"/>
     <texture name="wall" type="2d" file="{texture_file(lab.wall_texture)}"/>
-    <material name="wall" texture="wall" texrepeat="1.5 1.5" texuniform="true" rgba="{_fmt(lab.wall_rgba)}"/>
+    <material name="wall" texture="wall" texrepeat="{_TEXREPEAT['wall']}" texuniform="true" rgba="{_fmt(lab.wall_rgba)}"/>
+    {_texture_pool_xml(texture_pool)}
     {asset_xml}
   </asset>
   <worldbody>
@@ -174,10 +196,12 @@ def build_scene_xml(lab: LabSpec, robot: RobotParts, *, offscreen_size: int = 64
 
 def compile_scene(lab: LabSpec, gripper: Gripper = "robotiq", *, decimate: float = 0.1,
                   cache_dir: str | Path | None = None, offscreen_size: int = 640,
-                  physics_dt: float = PHYSICS_DT) -> tuple[mujoco.MjModel, RobotParts]:
-    """Compile the scene of ``lab``; ``decimate`` is the fraction of visual mesh faces kept (1 = full)."""
+                  physics_dt: float = PHYSICS_DT, texture_pool: tuple[str, ...] = ()) -> tuple[mujoco.MjModel, RobotParts]:
+    """Compile the scene of ``lab``; ``decimate`` is the fraction of visual mesh faces kept (1 = full);
+    ``texture_pool`` as in ``build_scene_xml``."""
     robot = build_panda(gripper)
-    xml = build_scene_xml(lab, robot, offscreen_size=offscreen_size, physics_dt=physics_dt)
+    xml = build_scene_xml(lab, robot, offscreen_size=offscreen_size, physics_dt=physics_dt,
+                          texture_pool=texture_pool)
     if decimate < 1.0:
         root = ET.fromstring(xml)
         decimate_visual_meshes(root, decimate, Path(cache_dir) if cache_dir else default_cache_dir())
