@@ -195,3 +195,27 @@ INT_KEYS = [k for k, t in _numeric_fields(TrainConfig) if t is int]
 def test_every_integer_field_refuses_negative_values_naming_the_key(key):
     with pytest.raises(ConfigError, match=rf"(^|[ :]){key}( must be|: | \(-1\) must be)"):
         load_config(TrainConfig, None, [f"{key}=-1"])
+
+
+def test_feature_cache_encoder_check_accepts_the_same_file_by_another_path(tmp_path, monkeypatch, caplog):
+    """The main job records the encoder relative to its folder, training names it absolute: no warning."""
+    import logging
+    from types import SimpleNamespace
+
+    from vjepa_ac.train.datasets import check_cache
+
+    (tmp_path / "encoder.pt").write_bytes(b"weights")
+    (tmp_path / "other.pt").write_bytes(b"other weights")
+    monkeypatch.chdir(tmp_path)
+    pred = TrainConfig().model.predictor
+    cfg = load_config(TrainConfig, None, [f"model.encoder_checkpoint={tmp_path / 'encoder.pt'}"])
+
+    def cache(checkpoint):
+        return SimpleNamespace(root=tmp_path / "features", width=pred.embed_dim, tokens_per_frame=pred.tokens_per_frame,
+                               manifest={"encoder": {"checkpoint": checkpoint}})
+
+    with caplog.at_level(logging.WARNING, logger="vjepa_ac.train"):
+        check_cache(cache("encoder.pt"), cfg)
+        assert not caplog.records
+        check_cache(cache("other.pt"), cfg)
+        assert "was encoded with 'other.pt'" in caplog.text

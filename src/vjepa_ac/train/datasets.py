@@ -9,6 +9,7 @@ steps, and a resumed run skips exactly the clips already consumed (``samples_in_
 
 from __future__ import annotations
 
+import filecmp
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,13 +81,26 @@ def check_cache(cache: FeatureCache, cfg: TrainConfig) -> None:
             f"{pred.tokens_per_frame} tokens per frame (img_size {tuple(pred.img_size)})"
         )
     encoder = cache.manifest.get("encoder", {})
-    if encoder.get("checkpoint") != cfg.model.encoder_checkpoint:
+    if not _same_file(encoder.get("checkpoint"), cfg.model.encoder_checkpoint):
         log.warning(
             "feature cache %s was encoded with %r, the config names %r",
             cache.root,
             encoder.get("checkpoint"),
             cfg.model.encoder_checkpoint,
         )
+
+
+def _same_file(a: str | None, b: str | None) -> bool:
+    """Whether two checkpoint paths name the same file (one may be relative, as the main job's
+    encode stage records it, the other absolute), or equal ones."""
+    if a == b:
+        return True
+    if not a or not b:
+        return False
+    try:
+        return Path(a).resolve() == Path(b).resolve() or filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
 
 
 class EpochShardSampler(Sampler[int]):
