@@ -1,5 +1,5 @@
 """The DROID writer's MP4s are a function of the frames: the same frames give the same bytes in
-every process, whatever that process's heap held before (notes/sim.md, "Reproducibility")."""
+every process, whatever that process's heap held before (notes/sim.md, "Reproducible MP4s")."""
 
 import json
 import os

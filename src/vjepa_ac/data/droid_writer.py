@@ -57,7 +57,7 @@ class EpisodeRecord:
 # (64 px: 4 macroblocks a row) it also reads the entries after the row's end, after the last row
 # uninitialised heap memory, and adds what it finds to the rate control's propagate costs. The
 # bitstream then depends on what the process's heap held before, and the same frames encode
-# differently from run to run (measured: notes/sim.md, "Reproducibility").
+# differently from run to run (measured: notes/sim.md, "Reproducible MP4s").
 _X264_AVX512_FLAGS = frozenset({"avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"})
 
 
@@ -85,8 +85,8 @@ def x264_options(crf: int) -> dict[str, str]:
     """libx264 options of every MP4 the writer encodes (a keyframe every 16 frames keeps seeking
     for clip decoding cheap). On an AVX-512 CPU x264 is held to AVX2 (see ``_X264_AVX512_FLAGS``):
     its output then no longer depends on leftover memory (it runs the code an AVX2 CPU runs);
-    frames whose width is a multiple of 128 px encoded to the same bytes either way (48 sim
-    episodes at 128 px)."""
+    frames whose width is a multiple of 128 px encoded to the same bytes either way (72 of 72 sim
+    episodes at 128 px; not guaranteed, x264's AVX2 and AVX-512 float code round differently)."""
     options = {"crf": str(crf), "preset": "veryfast", "g": "16"}
     asm = x264_asm(_cpu_flags())
     if asm is not None:
