@@ -51,7 +51,8 @@ def _encode_in_fresh_process(out_dir, malloc_perturb: int) -> dict:
     then sees different values in the two processes."""
     out_dir.mkdir()
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "MALLOC_PERTURB_": str(malloc_perturb), "PYTHONPATH": repo}
+    path = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "MALLOC_PERTURB_": str(malloc_perturb), "PYTHONPATH": path}
     run = subprocess.run([sys.executable, "-c", _ENCODE, str(out_dir), json.dumps(_SEEDS)],
                          env=env, capture_output=True, text=True, timeout=120, check=True)
     return json.loads(run.stdout.strip().splitlines()[-1])
