@@ -6,6 +6,7 @@ loader of raw DROID reads what we produce exactly as it reads DROID itself.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid as uuid_lib
 from dataclasses import dataclass, field
@@ -50,8 +51,52 @@ class EpisodeRecord:
     uuid_hex: str | None = None
 
 
+# The CPU flags with which x264 (core 165, in PyAV 18's wheels) turns on its AVX-512 code
+# (common/cpu.c: AVX512F, DQ, CD, BW, VL). Its AVX-512 mbtree_propagate_list works on 8 macroblocks
+# at a time and does not mask the tail of a row: when a frame is not a multiple of 128 px wide
+# (64 px: 4 macroblocks a row) it also reads the entries after the row's end, after the last row
+# uninitialised heap memory, and adds what it finds to the rate control's propagate costs. The
+# bitstream then depends on what the process's heap held before, and the same frames encode
+# differently from run to run (measured: notes/sim.md, "Reproducible MP4s").
+_X264_AVX512_FLAGS = frozenset({"avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"})
+
+
+def x264_asm(cpu_flags: frozenset[str] | set[str]) -> str | None:
+    """x264's ``asm`` setting for a CPU with the Linux ``/proc/cpuinfo`` ``cpu_flags``: ``"AVX2"``
+    (every feature x264 uses except AVX-512, which implies the others) where x264 would use its
+    AVX-512 code, else None (x264 detects the CPU itself, as it does without the setting)."""
+    return "AVX2" if _X264_AVX512_FLAGS <= set(cpu_flags) else None
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    """The first CPU's flags from ``/proc/cpuinfo``; empty where there is none (not Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def x264_options(crf: int) -> dict[str, str]:
+    """libx264 options of every MP4 the writer encodes (a keyframe every 16 frames keeps seeking
+    for clip decoding cheap). On an AVX-512 CPU x264 is held to AVX2 (see ``_X264_AVX512_FLAGS``):
+    its output then no longer depends on leftover memory (it runs the code an AVX2 CPU runs);
+    frames whose width is a multiple of 128 px encoded to the same bytes either way (72 of 72 sim
+    episodes at 128 px; not guaranteed, x264's AVX2 and AVX-512 float code round differently)."""
+    options = {"crf": str(crf), "preset": "veryfast", "g": "16"}
+    asm = x264_asm(_cpu_flags())
+    if asm is not None:
+        options["x264-params"] = f"asm={asm}"
+    return options
+
+
 def write_mp4(path: Path, frames: np.ndarray, fps: float = L.CONTAINER_FPS, crf: int = 20) -> None:
-    """Encode ``frames [T,H,W,3] uint8`` as H.264 (yuv420p) with the container rate ``fps``."""
+    """Encode ``frames [T,H,W,3] uint8`` as H.264 (yuv420p) with the container rate ``fps``; the same
+    frames give the same bytes on the same kind of machine (``x264_options``)."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"{path}: frames must be [T,H,W,3] uint8, got {frames.shape} {frames.dtype}")
@@ -61,8 +106,7 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float = L.CONTAINER_FPS, crf:
     with atomic_path(path, fsync=False) as tmp, av.open(str(tmp), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=int(round(fps)))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        # a keyframe every 16 frames keeps seeking for clip decoding cheap
-        stream.options = {"crf": str(crf), "preset": "veryfast", "g": "16"}
+        stream.options = x264_options(crf)
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
