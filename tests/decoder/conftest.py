@@ -58,3 +58,22 @@ def trained_decoder(decoder_data, tmp_path_factory) -> Path:
     train_decoder(load_config(DecoderTrainConfig, None, decoder_overrides(decoder_data, out)))
     torch.set_num_threads(before)
     return out / "decoder.pt"
+
+
+@pytest.fixture(scope="session")
+def model_with_decoder(tmp_path_factory) -> Path:
+    """A run folder of the train tests' tiny config (32 px, 2 x 2 tokens of width 32) with a
+    decoder of its encoder (random weights) in ``decoder/decoder.pt``, where ``runs.find_decoder`` looks."""
+    from tests.train.conftest import tiny_config
+    from vjepa_ac.models.decoder import DecoderConfig, FrameDecoder, save_decoder
+    from vjepa_ac.train.loop import train
+
+    run = tmp_path_factory.mktemp("model") / "run"
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    train(tiny_config(run))
+    torch.set_num_threads(before)
+    torch.manual_seed(0)
+    save_decoder(FrameDecoder(DecoderConfig(embed_dim=32, img_size=32, patch_size=16, width=16, depth=1,
+                                            num_heads=2)), run / "decoder" / "decoder.pt", {})
+    return run
