@@ -78,3 +78,23 @@ class EpisodePictures:
                   for t in range(T)]
         anim = write_animation(stem.with_suffix(f".{self.fmt}"), frames, fps=self.fps)
         return {"strip": str(png), "animation": str(anim)}
+
+
+@torch.no_grad()
+def clip_strip(world_model, decoder, frames: torch.Tensor, states: torch.Tensor, recorded: torch.Tensor,
+               planned: torch.Tensor) -> np.ndarray:
+    """``eval offline``'s picture of one clip: row "real" its frames ``[T, 3, S, S]`` uint8 (as the
+    model sees them); under frame t+1, row "pred recorded" the decoded prediction from frame t
+    with the recorded action, row "pred planned" with the planned one (``recorded`` / ``planned``
+    ``[K, 7]``, K <= T-1 steps). A model failure shows in the middle row (the recorded action does
+    not lead to the real frame), a search failure in the last (another action looked better)."""
+    K = planned.shape[0]
+    z = world_model.encode(frames[: K + 1])  # [K+1, N, D]
+    preds = []
+    for t in range(K):
+        a = torch.stack([recorded[t], planned[t]]).float()[:, None]  # [2, 1, 7]
+        preds.append(world_model.rollout(Context.single(z[t], states[t].float()), a)[:, 0].cpu())  # [2, N, D]
+    decoded = decoder.decode(torch.cat(preds))  # [2K, 3, H, W]: recorded, planned per step
+    return labelled_grid([("real", list(frames[: K + 1])), ("pred rec.", [None, *decoded[0::2]]),
+                          ("pred plan", [None, *decoded[1::2]])], header=[f"t={t}" for t in range(K + 1)],
+                         label_width=64)
