@@ -38,3 +38,37 @@ def test_decoder_commands_end_to_end(decoder_data, tmp_path, capsys):
     assert (tmp_path / "s.png").is_file()
     assert main(["decoder", "train", f"out_dir={tmp_path / 'x'}"]) == 2  # no features: one-line error
     assert "features" in capsys.readouterr().err
+
+
+def test_a_killed_run_resumes_to_the_same_weights(decoder_data, tmp_path, monkeypatch, caplog):
+    from vjepa_ac.config import load_config
+    from vjepa_ac.train import decoder as decoder_train
+    from vjepa_ac.train.decoder import DecoderTrainConfig, train_decoder
+
+    def cfg(name):
+        return load_config(DecoderTrainConfig, None,
+                           decoder_overrides(decoder_data, tmp_path / name, "steps=12", "ckpt_every=5", "log_every=4"))
+
+    train_decoder(cfg("whole"))
+    real_lr = decoder_train.cosine_lr
+
+    def killed_at_step_7(step, c):
+        if step == 7:
+            raise KeyboardInterrupt
+        return real_lr(step, c)
+
+    monkeypatch.setattr(decoder_train, "cosine_lr", killed_at_step_7)
+    try:
+        train_decoder(cfg("killed"))
+    except KeyboardInterrupt:
+        pass
+    assert (tmp_path / "killed" / "state.pt").is_file() and not (tmp_path / "killed" / "decoder.pt").exists()
+    monkeypatch.setattr(decoder_train, "cosine_lr", real_lr)
+    with caplog.at_level("INFO", logger="vjepa_ac.decoder"):
+        train_decoder(cfg("killed"))
+    assert "resumed at step 5" in caplog.text  # (starting over would give the same weights too)
+    whole, _ = load_decoder(tmp_path / "whole" / "decoder.pt")
+    resumed, _ = load_decoder(tmp_path / "killed" / "decoder.pt")
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not (tmp_path / "killed" / "state.pt").exists()

@@ -14,7 +14,8 @@ frame, dB), next to the PSNR of the mean training frame (a decoder that ignores 
 The out_dir gets ``decoder.pt`` (``models.decoder.save_decoder``), ``config.yaml`` (resolved),
 ``train.csv``, ``summary.json`` and ``samples.png`` (held-out frames over their decodings).
 A finished out_dir is not trained again (``train_decoder`` returns its summary); a killed run
-starts over (a few CPU minutes at the main job's sizes).
+resumes from ``state.pt`` (model, optimizer, step and sampling generator, written every
+``ckpt_every`` steps) when its config is unchanged, and ends with the same weights.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from vjepa_ac.models.decoder import DecoderConfig, FrameDecoder, save_decoder
 from vjepa_ac.models.encoder import EncoderConfig
 
 log = logging.getLogger("vjepa_ac.decoder")
-DECODER_FILE, SUMMARY_FILE = "decoder.pt", "summary.json"
+DECODER_FILE, SUMMARY_FILE, STATE_FILE = "decoder.pt", "summary.json", "state.pt"
 
 
 @dataclass
@@ -75,9 +76,10 @@ class DecoderTrainConfig:
     seed: int = 0
     device: str = "auto"  # auto: cuda when available
     log_every: int = 100
+    ckpt_every: int = 500  # steps between resume states (state.pt)
 
     def __post_init__(self) -> None:
-        for key in ("steps", "batch_size", "every", "val_frames", "log_every"):
+        for key in ("steps", "batch_size", "every", "val_frames", "log_every", "ckpt_every"):
             require(self, key, getattr(self, key) >= 1, ">= 1")
         require(self, "warmup", 0 <= self.warmup < self.steps, "in [0, steps)")
         require(self, "peak_lr", 0 < self.peak_lr < 1, "in (0, 1)")
@@ -178,13 +180,22 @@ def train_decoder(cfg: DecoderTrainConfig) -> dict[str, Any]:
                              dict(params=no_decay, weight_decay=0.0)], lr=cfg.peak_lr, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(cfg.seed)
     z_all, f_all = train_pairs.z.to(device), train_pairs.frames.to(device)
-    rows, t1 = [], time.perf_counter()
+    rows, t1, start = [], time.perf_counter(), 0
+    state_path = out / STATE_FILE
+    if state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state["config"] == to_dict(cfg):
+            decoder.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            gen.set_state(state["generator"])
+            start, rows = int(state["step"]), list(state["rows"])
+            log.info("decoder %s: resumed at step %d", out, start)
     log.info("decoder %s: %d train frames (%d episodes), %d held-out, %s parameters, %s", out, len(train_pairs),
              len(train_pairs.episode_ids), 0 if val_pairs is None else len(val_pairs),
              f"{sum(p.numel() for p in decoder.parameters()):,}", device)
     decoder.train()
     running = 0.0
-    for step in range(cfg.steps):
+    for step in range(start, cfg.steps):
         lr = cosine_lr(step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -199,6 +210,8 @@ def train_decoder(cfg: DecoderTrainConfig) -> dict[str, Any]:
             rows.append(dict(step=step + 1, loss=running / n, lr=lr, seconds=round(time.perf_counter() - t1, 2)))
             log.info("decoder step %d: mse %.5f lr %.2e", step + 1, running / n, lr)
             running = 0.0
+        if (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.steps:
+            _save_state(state_path, decoder, opt, gen, step + 1, rows, cfg)
     decoder.eval()
     train_s = time.perf_counter() - t1
     mean_frame = to_unit(train_pairs.frames).mean(0)  # [3, H, W]
@@ -221,7 +234,19 @@ def train_decoder(cfg: DecoderTrainConfig) -> dict[str, Any]:
         w.writerows(rows)
     summary["config"] = to_dict(cfg)
     atomic_write_json(summary_path, summary)
+    state_path.unlink(missing_ok=True)
     return summary
+
+
+def _save_state(path: Path, decoder: FrameDecoder, opt: torch.optim.Optimizer, gen: torch.Generator, step: int,
+                rows: list[dict], cfg: DecoderTrainConfig) -> None:
+    """What a killed run resumes from (plain values and tensors: read with ``weights_only=True``)."""
+    from vjepa_ac.atomic import atomic_open
+
+    state = dict(model=decoder.state_dict(), optimizer=opt.state_dict(), generator=gen.get_state(), step=step,
+                 rows=rows, config=to_dict(cfg))
+    with atomic_open(path, "wb") as f:
+        torch.save(state, f)
 
 
 def _write_samples(decoder: FrameDecoder, pairs: FramePairs, path: Path, n: int = 8) -> None:
