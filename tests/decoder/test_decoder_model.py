@@ -37,3 +37,13 @@ def test_decoder_file_round_trip(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"nope")
     with pytest.raises(ValueError, match="bad.pt"):
         load_decoder(tmp_path / "bad.pt")
+
+
+def test_shipped_decoder_config_loads():
+    from pathlib import Path
+
+    from vjepa_ac.config import load_config
+    from vjepa_ac.train.decoder import DecoderTrainConfig
+
+    cfg = load_config(DecoderTrainConfig, Path(__file__).resolve().parents[2] / "configs" / "decoder_droid.yaml")
+    assert cfg.arch.width == 512 and cfg.data.droid.root == Path("/data/droid_raw")
