@@ -30,6 +30,16 @@ def as_hwc(frame) -> Frame:
     return np.ascontiguousarray(a.transpose(1, 2, 0) if a.shape[-1] != 3 else a)
 
 
+def display_scale(size: int) -> int:
+    """Nearest-neighbour upscaling that makes frames of ``size`` px at least ~128 px in a picture."""
+    return max(1, 128 // max(1, size))
+
+
+def upscale(frame: np.ndarray, k: int) -> np.ndarray:
+    """``[H, W, 3]`` -> ``[k H, k W, 3]`` (nearest neighbour: pixels stay visible as pixels)."""
+    return frame if k == 1 else frame.repeat(k, 0).repeat(k, 1)
+
+
 def _text(image: np.ndarray, xy: tuple[int, int], text: str) -> np.ndarray:
     from PIL import Image, ImageDraw
 
@@ -39,10 +49,12 @@ def _text(image: np.ndarray, xy: tuple[int, int], text: str) -> np.ndarray:
 
 
 def labelled_grid(rows: Sequence[tuple[str, Sequence]], header: Sequence[str] | None = None,
-                  label_width: int = LABEL_W) -> np.ndarray:
+                  label_width: int = LABEL_W, scale: int = 1) -> np.ndarray:
     """Rows of frames (``(label, frames)``; ``None`` = empty cell) as one ``[H, W, 3]`` image:
-    the label left of each row, ``header`` texts above the columns. Frames of a grid share a size."""
-    cells = [as_hwc(f) for _, frames in rows for f in frames if f is not None]
+    the label left of each row, ``header`` texts above the columns. Frames of a grid share a size;
+    ``scale`` enlarges them (nearest neighbour)."""
+    rows = [(label, [None if f is None else upscale(as_hwc(f), scale) for f in frames]) for label, frames in rows]
+    cells = [f for _, frames in rows for f in frames if f is not None]
     if not cells:
         raise ValueError("labelled_grid: no frames")
     h, w = cells[0].shape[:2]
@@ -61,9 +73,11 @@ def labelled_grid(rows: Sequence[tuple[str, Sequence]], header: Sequence[str] | 
     return out
 
 
-def side_by_side(*frames, labels: Sequence[str] | None = None) -> np.ndarray:
-    """Frames of equal size (``None``: empty) joined left to right, with ``labels`` above them."""
-    real = [as_hwc(f) for f in frames if f is not None]
+def side_by_side(*frames, labels: Sequence[str] | None = None, scale: int = 1) -> np.ndarray:
+    """Frames of equal size (``None``: empty) joined left to right, with ``labels`` above them;
+    ``scale`` enlarges them (nearest neighbour)."""
+    frames = tuple(None if f is None else upscale(as_hwc(f), scale) for f in frames)
+    real = [f for f in frames if f is not None]
     h, w = real[0].shape[:2]
     top = HEADER_H if labels else 0
     out = np.full((top + h, len(frames) * (w + GAP) - GAP, 3), BACKGROUND, np.uint8)

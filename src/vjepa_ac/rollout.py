@@ -27,7 +27,7 @@ from vjepa_ac.data.droid import DroidConfig, read_episode
 from vjepa_ac.data.poses import states_to_actions
 from vjepa_ac.data.transforms import crop_and_resize
 from vjepa_ac.load import load_decoder_for, load_world_model
-from vjepa_ac.pictures import labelled_grid, side_by_side, write_animation, write_png
+from vjepa_ac.pictures import display_scale, labelled_grid, side_by_side, write_animation, write_png
 from vjepa_ac.plan.interface import Context
 
 DEFAULT_FPS = 4.0  # control rate of a model that records none (releases: their own)
@@ -106,12 +106,13 @@ def decoded_rollout(model: str, out_dir: str | Path, *, image: np.ndarray | None
     top = [start, *real_v[1 : H + 1]] + [None] * (H + 1 - len(real_v[: H + 1]))
     rows = [("recorded" if real is not None else "start", top), ("predicted", list(decoded))]
     out = Path(out_dir)
-    strip = labelled_grid(rows, header=["t=0", *(f"+{h}" for h in range(1, H + 1))])
+    k = display_scale(size)
+    strip = labelled_grid(rows, header=["t=0", *(f"+{h}" for h in range(1, H + 1))], scale=k)
     files = {"strip": str(write_png(out / "rollout.png", strip))}
     for h in range(1, H + 1):
         write_png(out / f"predicted_{h:02d}.png", decoded[h].permute(1, 2, 0).numpy())
-    frames = [side_by_side(top[h], decoded[h], labels=[f"real +{h}" if real is not None else "", f"pred +{h}"])
-              for h in range(H + 1)]
+    frames = [side_by_side(top[h], decoded[h], labels=[f"real +{h}" if real is not None else "", f"pred +{h}"],
+                           scale=k) for h in range(H + 1)]
     files["animation"] = str(write_animation(out / f"rollout.{fmt}", frames))
     result: dict[str, Any] = dict(model_id=loaded.model_id, source=loaded.source, decoder=meta["path"],
                                   actions=np.asarray(actions).round(6).tolist(), state=np.asarray(state).tolist(),

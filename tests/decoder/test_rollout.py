@@ -26,7 +26,7 @@ def test_rollout_beside_a_recorded_episode(model_with_decoder, decoder_data, tmp
     result = json.loads((out / "rollout.json").read_text())
     assert len(result["actions"]) == 3 and len(result["psnr"]) == 4 and all(p > 0 for p in result["psnr"])
     assert printed["decoder"] == str(model_with_decoder / "decoder" / "decoder.pt")
-    assert Image.open(out / "rollout.png").size == (64 + 4 * 34, 12 + 2 * 34)  # 4 columns: start + 3 steps
+    assert Image.open(out / "rollout.png").size == (64 + 4 * 130, 12 + 2 * 130)  # 4 columns: start + 3 steps; 32 px shown 4x
     assert sorted(p.name for p in out.glob("predicted_*.png")) == ["predicted_01.png", "predicted_02.png",
                                                                   "predicted_03.png"]
     with Image.open(out / "rollout.gif") as gif:

@@ -47,7 +47,7 @@ def test_pictures_are_written_and_change_no_result(tiny_run, tmp_path):
     assert "pictures" not in without[0]["info"]
     strip = Image.open(pictures["strip"])
     steps = with_[0]["steps"]
-    assert strip.size == (64 + (steps + 2) * 34, 12 + 2 * 34)  # label + steps+1 columns + goal, 2 rows of 32 px
+    assert strip.size == (64 + (steps + 2) * 130, 12 + 2 * 130)  # label + steps+1 columns + goal, 2 rows; 32 px shown 4x
     with Image.open(pictures["animation"]) as gif:
         assert gif.n_frames == steps
     # failures only (the default): a successful episode gets none

@@ -25,6 +25,6 @@ def test_offline_pictures_with_the_models_decoder(tiny_run, tmp_path):
     assert main([*args, f"out_dir={tmp_path / 'all'}", "pictures=all"]) == 0
     res = json.loads((tmp_path / "all" / "offline.json").read_text())
     assert len(res["pictures"]) == 2 and all(len(s["plan_action"]) == 7 for s in res["steps"])
-    assert Image.open(res["pictures"][0]).size == (64 + 3 * 34, 12 + 3 * 34)  # 3 rows x (1 + 2 steps) frames
+    assert Image.open(res["pictures"][0]).size == (64 + 3 * 130, 12 + 3 * 130)  # 3 rows x (1 + 2 steps) frames, 32 px shown 4x
     assert main([*args, f"out_dir={tmp_path / 'none'}", "decoder=none"]) == 0
     assert json.loads((tmp_path / "none" / "offline.json").read_text())["pictures"] == []

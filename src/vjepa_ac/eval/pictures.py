@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from vjepa_ac.data.transforms import crop_and_resize
-from vjepa_ac.pictures import labelled_grid, side_by_side, write_animation, write_png
+from vjepa_ac.pictures import display_scale, labelled_grid, side_by_side, write_animation, write_png
 from vjepa_ac.plan.interface import Context
 
 MAX_STRIP_COLUMNS = 16  # a longer episode's strip shows evenly spaced steps (the animation shows all)
@@ -35,6 +35,7 @@ class EpisodePictures:
     def __init__(self, world_model, decoder, fmt: str = "gif", fps: float = 4.0):
         self.world_model, self.decoder, self.fmt, self.fps = world_model, decoder, fmt, fps
         self.size = decoder.cfg.size_hw[0]
+        self.scale = display_scale(self.size)  # small frames are enlarged in the pictures
         self.reset()
 
     def reset(self) -> None:
@@ -72,9 +73,10 @@ class EpisodePictures:
         observed = [self.observed[t] if t < T else None for t in cols]
         predicted = [pred[t - 1] if t > 0 else None for t in cols]
         strip = labelled_grid([("observed", [*observed, goal]), ("predicted", [*predicted, goal_decoded])],
-                              header=[*(f"t={t}" for t in cols), "goal"])
+                              header=[*(f"t={t}" for t in cols), "goal"], scale=self.scale)
         png = write_png(stem.with_suffix(".png"), strip)
-        frames = [side_by_side(self.observed[t], pred[t], goal, labels=[f"t={t}", f"pred t={t + 1}", "goal"])
+        frames = [side_by_side(self.observed[t], pred[t], goal, labels=[f"t={t}", f"pred t={t + 1}", "goal"],
+                               scale=self.scale)
                   for t in range(T)]
         anim = write_animation(stem.with_suffix(f".{self.fmt}"), frames, fps=self.fps)
         return {"strip": str(png), "animation": str(anim)}
@@ -97,4 +99,4 @@ def clip_strip(world_model, decoder, frames: torch.Tensor, states: torch.Tensor,
     decoded = decoder.decode(torch.cat(preds))  # [2K, 3, H, W]: recorded, planned per step
     return labelled_grid([("real", list(frames[: K + 1])), ("pred rec.", [None, *decoded[0::2]]),
                           ("pred plan", [None, *decoded[1::2]])], header=[f"t={t}" for t in range(K + 1)],
-                         label_width=64)
+                         scale=display_scale(frames.shape[-1]))

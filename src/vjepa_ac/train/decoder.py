@@ -250,11 +250,12 @@ def _save_state(path: Path, decoder: FrameDecoder, opt: torch.optim.Optimizer, g
 
 
 def _write_samples(decoder: FrameDecoder, pairs: FramePairs, path: Path, n: int = 8) -> None:
-    from vjepa_ac.pictures import labelled_grid, write_png
+    from vjepa_ac.pictures import display_scale, labelled_grid, write_png
 
     pick = _subset(pairs, n)
     decoded = decoder.decode(pick.z)
-    write_png(path, labelled_grid([("real", list(pick.frames)), ("decoded", list(decoded))]))
+    write_png(path, labelled_grid([("real", list(pick.frames)), ("decoded", list(decoded))],
+                                  scale=display_scale(pick.frames.shape[-1])))
 
 
 def evaluate_decoder(decoder_path: str | Path, features: str | Path, data: DataConfig, *,
