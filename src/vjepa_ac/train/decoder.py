@@ -214,7 +214,8 @@ def train_decoder(cfg: DecoderTrainConfig) -> dict[str, Any]:
             _save_state(state_path, decoder, opt, gen, step + 1, rows, cfg)
     decoder.eval()
     train_s = time.perf_counter() - t1
-    mean_frame = to_unit(train_pairs.frames).mean(0)  # [3, H, W]
+    mean_frame = sum(f.double().sum(0) for f in train_pairs.frames.split(1024)) / (255.0 * len(train_pairs))
+    mean_frame = mean_frame.float()  # [3, H, W] in 0..1 (summed in chunks: all frames as float would be GBs)
     summary: dict[str, Any] = dict(
         decoder=str(out / DECODER_FILE), steps=cfg.steps, train_frames=len(train_pairs),
         train_episodes=len(train_pairs.episode_ids), first_loss=rows[0]["loss"], last_loss=rows[-1]["loss"],
