@@ -119,7 +119,7 @@ def _eval() -> EvalSimConfig:
 
 def _decoder_train() -> DecoderTrainConfig:
     # every 2nd grid frame of every episode (~17k frames of the default's 600 episodes); 1.5M parameters,
-    # ~0.07 s per step on one core: a few CPU minutes (notes/decoder.md)
+    # ~0.06 s per step on one core: ~5 CPU minutes with reading the frames (notes/decoder.md)
     return DecoderTrainConfig(arch=DecoderArch(width=192, depth=3, num_heads=3), every=2, steps=3000,
                               batch_size=32, peak_lr=1e-3, warmup=100)
 
