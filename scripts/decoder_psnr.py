@@ -9,7 +9,9 @@ real frame, and the model's decoder draws each prediction. Printed per horizon h
 
 - ``predicted``: decoded prediction vs the real frame at t+h;
 - ``reconstructed``: decoded encoding of the real frame at t+h (what the decoder can do at best);
-- ``copy``: the real frame at t vs the real frame at t+h (a model that predicts no change).
+- ``copy``: the real frame at t vs the real frame at t+h (a model that predicts no change);
+- ``decoded_copy``: the decoded frame t vs the real frame at t+h (no change, through the decoder:
+  ``predicted`` above this is what the predictor adds).
 
 One JSON line (and ``--out``). Numbers in notes/decoder.md.
 """
@@ -56,7 +58,7 @@ def main() -> None:
     wm, size, H = loaded.world_model, decoder.cfg.size_hw[0], args.horizon
     clips = ClipConfig(frames_per_clip=2, fps=loaded.fps or 4.0, sampling="timestamps")
     index = build_index(DataConfig(droid=DroidConfig(root=Path(args.episodes))), clips)
-    scores = {k: [[] for _ in range(H)] for k in ("predicted", "reconstructed", "copy")}
+    scores = {k: [[] for _ in range(H)] for k in ("predicted", "reconstructed", "copy", "decoded_copy")}
     for ep in index.episodes:
         rows, valid = frame_grid(ep.timestamps, ep.container_fps, clips)
         rows = rows[valid]
@@ -74,6 +76,7 @@ def main() -> None:
                 scores["predicted"][h].append(float(psnr(decoded[h : h + 1], real[h : h + 1])[0]))
                 scores["reconstructed"][h].append(float(psnr(recon[t + 1 + h : t + 2 + h], real[h : h + 1])[0]))
                 scores["copy"][h].append(float(psnr(view[t : t + 1], real[h : h + 1])[0]))
+                scores["decoded_copy"][h].append(float(psnr(recon[t : t + 1], real[h : h + 1])[0]))
     result = dict(model_id=loaded.model_id, decoder=meta["path"], episodes=len(index.episodes),
                   starts=len(scores["predicted"][0]),
                   **{k: [round(float(np.mean(v[h])), 2) for h in range(H)] for k, v in scores.items()})
