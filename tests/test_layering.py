@@ -106,7 +106,8 @@ def test_sim_uses_only_the_droid_writer_and_evaluate_takes_any_policy():
 
 @pytest.mark.parametrize("module", ["vjepa_ac.plan", "vjepa_ac.sim", "vjepa_ac.load", "vjepa_ac.runs", "vjepa_ac.hub",
                                     "vjepa_ac.serve.server", "vjepa_ac.serve.service", "vjepa_ac.serve.loop",
-                                    "vjepa_ac.client", "vjepa_ac.eval.sim", "vjepa_ac.eval.landscape"])
+                                    "vjepa_ac.client", "vjepa_ac.eval.sim", "vjepa_ac.eval.landscape",
+                                    "vjepa_ac.eval.pictures", "vjepa_ac.rollout", "vjepa_ac.pictures"])
 def test_planning_serving_and_loading_need_no_training_code(module):
     graph = import_graph()
     targets = [m for m in graph if _in(m, module)]

@@ -252,6 +252,78 @@ def _cmd_landscape(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_decoder_train(args: argparse.Namespace) -> int:
+    import logging
+
+    from vjepa_ac.config import load_config
+    from vjepa_ac.train.decoder import DecoderTrainConfig, train_decoder
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    summary = train_decoder(load_config(DecoderTrainConfig, *_config_and_overrides(args)))
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
+    return 0
+
+
+def _cmd_decoder_eval(args: argparse.Namespace) -> int:
+    from vjepa_ac.config import load_config
+    from vjepa_ac.data.index import DataConfig
+    from vjepa_ac.train.decoder import evaluate_decoder
+
+    data = load_config(DataConfig, args.data_config, [o.removeprefix("data.") for o in args.overrides])
+    print(json.dumps(evaluate_decoder(args.decoder, args.features, data, every=args.every, device=args.device,
+                                      out=args.samples)))
+    return 0
+
+
+def _cmd_rollout(args: argparse.Namespace) -> int:
+    from vjepa_ac.data.images import read_image
+    from vjepa_ac.rollout import decoded_rollout, parse_actions, summary_line
+
+    result = decoded_rollout(
+        args.model, args.out,
+        image=None if args.image is None else read_image(args.image),
+        state=None if args.state is None else _seven_numbers(args.state, "--state"),
+        actions=None if args.actions is None else parse_actions(args.actions),
+        episode=args.episode, start_step=args.start_step, steps=args.steps, decoder=args.decoder,
+        device=args.device, crop=args.crop, fmt=args.format)
+    print(summary_line(result))
+    return 0
+
+
+def _add_decoder_commands(sub) -> None:
+    p = sub.add_parser("decoder", help="a frame decoder to look at predictions (docs/decoder.md)")
+    dsub = p.add_subparsers(dest="decoder_command", required=True)
+    t = dsub.add_parser("train", help="train a frame decoder on a feature cache and its frames")
+    t.add_argument("config", nargs="?", default=None, help="YAML overriding DecoderTrainConfig")
+    t.add_argument("overrides", nargs="*", help="key=value, e.g. features=runs/sim/features "
+                   "data.droid.root=runs/sim/episodes out_dir=runs/sim/decoder steps=2000")
+    t.set_defaults(func=_cmd_decoder_train)
+    e = dsub.add_parser("eval", help="PSNR of a decoder on another feature cache (same encoder)")
+    e.add_argument("decoder", help="decoder.pt")
+    e.add_argument("--features", required=True, help="feature cache folder (vjepa-ac encode) of the frames")
+    e.add_argument("--data-config", default=None, help="YAML of the DataConfig the cache was encoded from")
+    e.add_argument("--every", type=int, default=1, help="score every n-th grid frame")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--samples", default=None, help="also write a PNG of real / decoded frames here")
+    e.add_argument("overrides", nargs="*", help="DataConfig key=value, e.g. data.droid.root=heldout")
+    e.set_defaults(func=_cmd_decoder_eval)
+    p = sub.add_parser("rollout", help="decoded frames a model predicts for an action sequence (docs/decoder.md)")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--image", default=None, help="start camera image (default: the episode's frame)")
+    p.add_argument("--state", default=None, help="7 numbers: start x y z roll pitch yaw gripper")
+    p.add_argument("--actions", default=None, help="actions.npy [H,7], or rows of 7 numbers separated by ';'")
+    p.add_argument("--episode", default=None, help="a recorded raw DROID episode folder: real frames beside the "
+                   "predicted ones; start, state and actions default to its own")
+    p.add_argument("--start-step", type=int, default=0, help="--episode: the start step (at the model's rate)")
+    p.add_argument("--steps", type=int, default=8, help="--episode without --actions: steps to predict")
+    p.add_argument("--decoder", default="auto", help="decoder.pt (default: the model's <run>/decoder/decoder.pt)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--crop", default=None, choices=CROP_CHOICES, help=CROP_HELP)
+    p.add_argument("--format", default="gif", choices=("gif", "mp4"), help="the animation's format")
+    p.add_argument("--out", required=True, help="output folder: rollout.png, rollout.gif, predicted_*.png, rollout.json")
+    p.set_defaults(func=_cmd_rollout)
+
+
 def _add_eval_commands(sub) -> None:
     model_help = MODEL_HELP
     p = sub.add_parser("eval", help="evaluate a world model: in the sim, or offline on held-out data")
@@ -385,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. work_dir=runs/x collect.episodes=100")
     p.set_defaults(func=_cmd_pipeline)
     _add_eval_commands(sub)
+    _add_decoder_commands(sub)
     return parser
 
 
@@ -405,7 +478,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except _user_errors() as e:
         command = " ".join(c for c in (args.command, getattr(args, "eval_command", None),
-                                       getattr(args, "sim_command", None)) if c)
+                                       getattr(args, "sim_command", None), getattr(args, "decoder_command", None))
+                           if c)
         message = "; ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
         print(f"vjepa-ac {command}: error: {message} (--debug shows the traceback)",
               file=sys.stderr)

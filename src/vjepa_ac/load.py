@@ -38,6 +38,7 @@ from vjepa_ac.plan.world_model import LatentWorldModel
 from vjepa_ac.runs import (
     encoder_from_checkpoint,
     find_checkpoint,
+    find_decoder,
     load_checkpoint,
     predictor_from_state,
     training_crop,
@@ -249,3 +250,37 @@ def load_world_model(source: str | Path, *, device: str | torch.device = "cpu", 
     if path.suffix == ".pt" and path.name.startswith("step_") and encoder_kwargs is None and predictor_kwargs is None:
         return _training_checkpoint(path, dev, crop, max_batch)
     return _released(s, dev, crop, max_batch, encoder_kwargs, predictor_kwargs)
+
+
+def load_decoder_for(source: str | Path, loaded: LoadedWorldModel, decoder: str | Path | None = "auto"):
+    """The frame decoder to picture ``loaded``'s predictions with (``models.decoder``), or None.
+
+    decoder: ``"auto"`` the one beside the model (``runs.find_decoder``; None when there is none or
+    it does not fit the model), a path (must fit: ``ValueError`` naming the file otherwise), or
+    None / ``"none"`` for no pictures. Fitting means the same feature width, tokens per frame and
+    image size as the model's encoder. Returns ``(FrameDecoder, meta)`` or None.
+    """
+    from vjepa_ac.models.decoder import load_decoder
+
+    if decoder is None or str(decoder) == "none":
+        return None
+    path = find_decoder(source) if str(decoder) == "auto" else Path(decoder)
+    if path is None:
+        return None
+    dec, meta = load_decoder(path, getattr(loaded.world_model, "device", "cpu"))
+    wm = getattr(loaded.world_model, "model", None)
+    predictor = getattr(wm, "predictor", None)
+    problem = None
+    if predictor is None:
+        problem = "the model has no V-JEPA predictor to picture"
+    elif (dec.cfg.embed_dim, dec.cfg.tokens_per_frame) != (predictor.cfg.embed_dim, predictor.cfg.tokens_per_frame):
+        problem = (f"it reads [{dec.cfg.tokens_per_frame}, {dec.cfg.embed_dim}] features, the model's are "
+                   f"[{predictor.cfg.tokens_per_frame}, {predictor.cfg.embed_dim}]")
+    elif loaded.image_size is not None and dec.cfg.size_hw != (loaded.image_size, loaded.image_size):
+        problem = f"it draws {dec.cfg.size_hw} px frames, the model sees {loaded.image_size} px"
+    if problem is not None:
+        if str(decoder) == "auto":
+            log.warning("decoder %s not used: %s", path, problem)
+            return None
+        raise ValueError(f"decoder {path} does not fit {source}: {problem}")
+    return dec, {**meta, "path": str(path)}

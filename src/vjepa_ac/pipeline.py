@@ -10,6 +10,11 @@ which skips what is already done, so re-running resumes:
 5. ``eval``: closed-loop planning on the sim tasks in held-out labs, against random actions
    (``vjepa-ac eval sim``; resumes episode by episode).
 
+Optional, off by default (``decoder.enabled=true``): ``decoder``, a frame decoder of the encoder
+trained on the feature cache after ``encode`` (``vjepa-ac decoder train``, a few CPU minutes; a
+finished one is kept), so that ``eval`` writes pictures of failed episodes, ``vjepa-ac rollout``
+works on the work_dir, and training logs decoded predictions to TensorBoard (docs/decoder.md).
+
 The defaults below are the embedded default (small models that train on 2 CPU cores); the
 resolved configuration is saved as ``<work_dir>/pipeline.yaml``.
 """
@@ -37,6 +42,7 @@ from vjepa_ac.sim.collect import CollectConfig
 from vjepa_ac.sim.env import SimConfig
 from vjepa_ac.sim.evaluate import SimEvalConfig
 from vjepa_ac.train.config import ModelConfig, OptimConfig, TrainConfig, TrainDataConfig
+from vjepa_ac.train.decoder import DECODER_FILE, DecoderArch, DecoderTrainConfig
 
 log = logging.getLogger("vjepa_ac.pipeline")
 
@@ -112,13 +118,29 @@ def _eval() -> EvalSimConfig:
     )
 
 
+def _decoder_train() -> DecoderTrainConfig:
+    # every 2nd grid frame of every episode (~17k frames of the default's 600 episodes); 1.5M parameters,
+    # ~0.06 s per step on one core: ~5 CPU minutes with reading the frames (notes/decoder.md)
+    return DecoderTrainConfig(arch=DecoderArch(width=192, depth=3, num_heads=3), every=2, steps=3000,
+                              batch_size=32, peak_lr=1e-3, warmup=100)
+
+
+@dataclass
+class DecoderStage:
+    """The optional frame decoder (pictures only: it never changes planning or the predictor)."""
+
+    enabled: bool = False  # train it after `encode` (stage "decoder"); off: the default's runtime stays
+    train: DecoderTrainConfig = field(default_factory=_decoder_train)  # features, data, out_dir: derived
+
+
 @dataclass
 class PipelineConfig:
     """The main job. Paths inside the stages are derived from ``work_dir`` (see ``resolve``)."""
 
     work_dir: Path = Path("runs/sim")  # episodes/, encoder.pt, features/, train/, eval/, summary.json
     threads: int = 0  # torch threads (0: torch's default, all cores)
-    stages: tuple[Literal["collect", "encoder", "encode", "train", "eval"], ...] = (
+    # "decoder" runs after "encode" when decoder.enabled (or when listed here)
+    stages: tuple[Literal["collect", "encoder", "encode", "decoder", "train", "eval"], ...] = (
         "collect", "encoder", "encode", "train", "eval")
     collect: CollectConfig = field(default_factory=_collect)
     encoder: EncoderInit = field(default_factory=EncoderInit)
@@ -126,6 +148,7 @@ class PipelineConfig:
     encode_batch_frames: int = 64  # frames per encoder call
     train: TrainConfig = field(default_factory=_train)
     eval: EvalSimConfig = field(default_factory=_eval)
+    decoder: DecoderStage = field(default_factory=DecoderStage)
 
     def __post_init__(self) -> None:
         if self.threads < 0 or self.encode_batch_frames < 1:
@@ -138,6 +161,19 @@ class PipelineConfig:
 
 def encoder_path(cfg: PipelineConfig) -> Path:
     return Path(cfg.work_dir) / "encoder.pt"
+
+
+def decoder_path(cfg: PipelineConfig) -> Path:
+    return Path(cfg.work_dir) / "decoder" / DECODER_FILE
+
+
+def stage_order(cfg: PipelineConfig) -> list[str]:
+    """``cfg.stages``, with ``decoder`` after ``encode`` (else before ``train``) when enabled."""
+    order = list(cfg.stages)
+    if cfg.decoder.enabled and "decoder" not in order:
+        after = [i + 1 for i, s in enumerate(order) if s == "encode"] or [i for i, s in enumerate(order) if s == "train"]
+        order.insert(after[0] if after else len(order), "decoder")
+    return order
 
 
 def resolve(cfg: PipelineConfig) -> PipelineConfig:
@@ -158,12 +194,16 @@ def resolve(cfg: PipelineConfig) -> PipelineConfig:
     )
     # resolved: the trained run loads from any working directory (a moved work_dir: runs.locate)
     model = replace(t.model, encoder=arch, predictor=pred, encoder_checkpoint=str(encoder_path(cfg).resolve()))
-    train = replace(t, run_dir=work / "train", model=model, data=data)
+    train = replace(t, run_dir=work / "train", model=model, data=data,
+                    decoder=decoder_path(cfg) if cfg.decoder.enabled else t.decoder)
+    dec = replace(cfg.decoder, train=replace(cfg.decoder.train, features=data.feature_cache, data=data.dataset,
+                                             out_dir=decoder_path(cfg).parent, val_fraction=data.dataset.val_fraction,
+                                             split_seed=data.dataset.split_seed))
     # frames are rendered at the collection's size and resized by the world model exactly as in training
     ev = replace(cfg.eval, out_dir=work / "eval",
                  sim=replace(cfg.eval.sim, image_size=collect.sim.image_size, camera_zoom=collect.sim.ext1_zoom,
                              video_dir=None))
-    return replace(cfg, collect=collect, train=train, eval=ev)
+    return replace(cfg, collect=collect, train=train, eval=ev, decoder=dec)
 
 
 def _encoder_file_arch(cfg: PipelineConfig) -> EncoderConfig:
@@ -235,6 +275,15 @@ def stage_encode(cfg: PipelineConfig) -> dict:
     return {k: summary[k] for k in ("encoded", "reused", "skipped", "frames_total", "seconds")}
 
 
+def stage_decoder(cfg: PipelineConfig) -> dict:
+    from vjepa_ac.train.decoder import train_decoder
+
+    summary = train_decoder(cfg.decoder.train)
+    val = summary.get("val_scores") or {}
+    return dict(path=summary["decoder"], skipped=bool(summary.get("skipped")), val_psnr=val.get("psnr"),
+                val_psnr_mean_frame=val.get("psnr_mean_frame"))
+
+
 def stage_train(cfg: PipelineConfig) -> dict:
     from vjepa_ac.train.checkpoint import latest_checkpoint, load_checkpoint
     from vjepa_ac.train.loop import train
@@ -256,8 +305,8 @@ def stage_eval(cfg: PipelineConfig) -> dict:
     return dict(results=str(Path(cfg.eval.out_dir) / "results.json"), episodes=len(results.get("episodes", [])))
 
 
-STAGES = {"collect": stage_collect, "encoder": stage_encoder, "encode": stage_encode, "train": stage_train,
-          "eval": stage_eval}
+STAGES = {"collect": stage_collect, "encoder": stage_encoder, "encode": stage_encode, "decoder": stage_decoder,
+          "train": stage_train, "eval": stage_eval}
 
 
 def run_pipeline(cfg: PipelineConfig) -> dict:
@@ -269,7 +318,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     cfg = resolve(cfg)
     save_config(cfg, work / "pipeline.yaml")
     summary: dict = dict(config=str(work / "pipeline.yaml"), stages={})
-    for name in cfg.stages:
+    for name in stage_order(cfg):
         log.info("stage %s", name)
         t0 = time.perf_counter()
         out = STAGES[name](cfg)

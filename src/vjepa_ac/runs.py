@@ -83,6 +83,26 @@ def find_checkpoint(folder: str | Path) -> Path:
     )
 
 
+DECODER_DIR, DECODER_FILE = "decoder", "decoder.pt"  # <run or work_dir>/decoder/decoder.pt (vjepa-ac decoder train)
+
+
+def find_decoder(source: str | Path) -> Path | None:
+    """The frame decoder beside a model, or None: ``<folder>/decoder/decoder.pt`` of a run folder or
+    the main job's work_dir, or of the folder above a run (the main job's ``train/`` run); a
+    checkpoint ``step_*.pt`` looks from its run folder. Anything else (a release, ``tiny:``) has none."""
+    path = Path(str(source))
+    if path.is_file():
+        if not is_checkpoint_name(path):
+            return None
+        path = run_dir_of(path)
+    if not path.is_dir():
+        return None
+    for folder in (path, path.parent):
+        if (folder / DECODER_DIR / DECODER_FILE).is_file():
+            return folder / DECODER_DIR / DECODER_FILE
+    return None
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """Read a training checkpoint (``weights_only=True``, on the CPU). Raises ``FileNotFoundError``
     for a missing file and ``ValueError`` naming the file for anything that is not one."""

@@ -87,6 +87,11 @@ class OfflineEvalConfig:
     planner_config: Path | None = None  # YAML of planner overrides (configs/plan/*.yaml)
     plan: dict[str, Any] = field(default_factory=dict)  # planner field overrides: plan.num_samples=400
     device: str = "auto"
+    # frame decoder for pictures of action-score clips (docs/decoder.md): "auto" the model's if any, a
+    # decoder.pt, or "none"; pictures: failures = clips where the plan was no closer to the recorded
+    # action than the zero action (mean xyz L1), or all; written to out_dir/pictures/clip<i>.png
+    decoder: str = "auto"
+    pictures: Literal["none", "failures", "all"] = "failures"
 
     def __post_init__(self) -> None:
         if isinstance(self.scores, list):
@@ -198,6 +203,7 @@ def score_step(
     return dict(
         true_xyz=t_xyz.tolist(),
         plan_xyz=planned[XYZ].tolist(),
+        plan_action=planned.tolist(),
         plan_l1=float((planned[XYZ] - t_xyz).abs().sum()),
         zero_l1=float(t_xyz.abs().sum()),
         random_l1=float(rand_l1.mean()),
@@ -242,6 +248,28 @@ def action_scores(
                 out.append(dict(clip=i, episode_id=item["episode_id"], step=t, **rec))
                 bar.update(1)
     return out
+
+
+def clip_pictures(model: str, served, dataset: ClipDataset, steps: list[dict], cfg: OfflineEvalConfig) -> list[str]:
+    """Strips (``eval.pictures.clip_strip``) of the action-score clips ``cfg.pictures`` asks for,
+    when a decoder fits the model; returns the PNG paths."""
+    from vjepa_ac.eval.pictures import clip_strip
+    from vjepa_ac.load import load_decoder_for
+    from vjepa_ac.pictures import write_png
+
+    found = None if cfg.pictures == "none" or not steps else load_decoder_for(model, served, cfg.decoder)
+    if found is None:
+        return []
+    paths = []
+    for i in sorted({s["clip"] for s in steps}):
+        mine = [s for s in steps if s["clip"] == i]
+        if cfg.pictures == "failures" and np.mean([s["plan_l1"] for s in mine]) < np.mean([s["zero_l1"] for s in mine]):
+            continue
+        item = dataset[i]
+        strip = clip_strip(served.world_model, found[0], item["frames"], item["states"], item["actions"][: len(mine)],
+                           torch.tensor([s["plan_action"] for s in mine]))
+        paths.append(str(write_png(Path(cfg.out_dir) / "pictures" / f"clip{i:03d}.png", strip)))
+    return paths
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -384,6 +412,7 @@ def run_offline_eval(
         steps = action_scores(wm, dataset, cfg, progress) if cfg.action_score.clips else []
         results["action_score"] = summarize_actions(steps)
         results["steps"] = steps
+        results["pictures"] = clip_pictures(model, served, dataset, steps, cfg)
     if "droid_score" in cfg.scores:
         planner = cfg.droid_score.planner_cfg()
         episodes = droid_scores(wm, dataset, cfg.droid_score, progress)

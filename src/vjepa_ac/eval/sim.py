@@ -12,6 +12,10 @@ sim policy and runs it, then the random baseline within the planner's bounds, th
   the summary rows (``sim.evaluate.summary_rows``); rewritten atomically after each episode
 - ``results.md``: the table (task x object x lab, policies side by side)
 - ``videos/<policy>/<task>-<object>-<lab>-seed<seed>.mp4`` (``sim.video``: failures by default)
+- ``pictures/<policy>/<task>-<object>-<lab>-seed<seed>.png`` + ``.gif``: observed frames, the goal
+  and the decoded prediction of each planned action (``eval.pictures``), when the model has a
+  frame decoder (``decoder``: ``<run>/decoder/decoder.pt``, ``vjepa-ac decoder train``); failures
+  by default (``pictures``). They never change a planning result.
 
 A rerun with the same out_dir skips the episodes already in ``results.json`` (keyed by policy,
 task, object, lab, seed), so a long CPU evaluation can be stopped and continued, or extended
@@ -25,10 +29,11 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from vjepa_ac.config import ConfigError, to_dict
 from vjepa_ac.eval.oracle import SimOracleModel
+from vjepa_ac.eval.pictures import EpisodePictures
 from vjepa_ac.eval.report import fmt, markdown_table, write_json, write_text
 from vjepa_ac.plan.config import MPCConfig, PlannerSpec, SearchConfig
 from vjepa_ac.plan.mpc import OBS_IMAGE, OBS_STATE, Planner
@@ -67,6 +72,11 @@ class EvalSimConfig:
     oracle_plan: dict[str, Any] = field(default_factory=dict)  # planner overrides for the oracle only (budget)
     device: str = "auto"  # auto: cuda when available
     crop: str | None = None  # the world model's crop of camera frames; None: the training run's (else square)
+    # frame decoder for pictures (docs/decoder.md): "auto" the model's (<run>/decoder/decoder.pt) if any,
+    # a decoder.pt path, or "none"; pictures: which planner episodes get a strip PNG + animation
+    decoder: str = "auto"
+    pictures: Literal["none", "failures", "all"] = "failures"
+    picture_format: Literal["gif", "mp4"] = "gif"
 
     def __post_init__(self) -> None:
         if self.name == "random" and self.baseline:
@@ -93,17 +103,22 @@ class PlannerPolicy:
     """``plan.mpc.Planner`` as a sim policy: reads ``obs.image`` / ``obs.state``, reseeds per
     episode, and reports each plan's energy in the episode record."""
 
-    def __init__(self, planner: Planner):
+    def __init__(self, planner: Planner, pictures: EpisodePictures | None = None):
         self.planner = planner
+        self.pictures = pictures  # records each step for pictures (after planning: never changes the plan)
         self.energies: list[float] = []
 
     def reset(self, seed: int) -> None:
         self.planner.reset(seed)
         self.energies = []
+        if self.pictures is not None:
+            self.pictures.reset()
 
     def __call__(self, obs, goal):
         action = self.planner({OBS_IMAGE: obs.image, OBS_STATE: obs.state}, goal)
         self.energies.append(float(self.planner.last_plan.energy))
+        if self.pictures is not None:
+            self.pictures.observe(obs.image, obs.state, goal, action)
         return action
 
     def episode_info(self) -> dict:
@@ -268,9 +283,10 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
         video_dir=cfg.sim.video_dir or Path(cfg.out_dir) / "videos",
     )
     planner = Planner(served.world_model, planner_cfg, cfg.mpc)
+    pictures = _episode_pictures(model, served, cfg)
     policies: dict[str, tuple[Any, dict]] = {
         cfg.name: (
-            PlannerPolicy(planner),
+            PlannerPolicy(planner, pictures),
             dict(
                 kind=cfg.planner,
                 model_id=served.model_id,
@@ -307,6 +323,36 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
         wanted = sim_cfg.episode_keys(name)
         todo = sum(k not in done for k in wanted)
         log.info("%s: %d episodes to run, %d already in %s", name, todo, len(wanted) - todo, store.path)
-        evaluate_policy(policy, sim_cfg, name=name, skip=done, on_episode=store.add)
+        on_episode = store.add
+        if name == cfg.name and pictures is not None:
+            on_episode = _saving_pictures(pictures, cfg, store.add)
+        evaluate_policy(policy, sim_cfg, name=name, skip=done, on_episode=on_episode)
     store.save()  # also when nothing was left to run (refreshes the table)
     return json.loads(store.path.read_text())
+
+
+def _episode_pictures(model: str, served, cfg: EvalSimConfig) -> EpisodePictures | None:
+    """The planner's picture recorder, when pictures are asked for and a decoder fits the model."""
+    from vjepa_ac.load import load_decoder_for
+
+    if cfg.pictures == "none":
+        return None
+    found = load_decoder_for(model, served, cfg.decoder)
+    if found is None:
+        log.info("no frame decoder for %s: no pictures (vjepa-ac decoder train; docs/decoder.md)", model)
+        return None
+    log.info("pictures of %s episodes with the decoder %s", cfg.pictures, found[1]["path"])
+    return EpisodePictures(served.world_model, found[0], fmt=cfg.picture_format)
+
+
+def _saving_pictures(pictures: EpisodePictures, cfg: EvalSimConfig, then):
+    """``on_episode`` that writes the episode's pictures (failures, or all) before ``then(record)``;
+    their paths go to ``record.info["pictures"]``."""
+
+    def on_episode(rec: EpisodeRecord) -> None:
+        if cfg.pictures == "all" or not rec.success:
+            stem = Path(cfg.out_dir) / "pictures" / rec.policy / f"{rec.task}-{rec.object}-{rec.lab}-seed{rec.seed:04d}"
+            rec.info["pictures"] = pictures.save(stem)
+        then(rec)
+
+    return on_episode

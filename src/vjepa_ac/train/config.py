@@ -223,6 +223,9 @@ class TrainConfig:
     keep_last: int = 3  # checkpoints kept on disk
     export: bool = True  # write the predictor in the released format (.pt) and as safetensors at the end
     tensorboard: bool = True
+    # a frame decoder of this run's encoder (vjepa-ac decoder train): TensorBoard then shows decoded
+    # teacher-forcing and rollout predictions of a held-out clip at each validation; None: no pictures
+    decoder: Path | None = None
     wandb: bool = False  # log to Weights & Biases too (needs the wandb package)
     wandb_project: str = "vjepa-ac"
     progress_bar: bool = True

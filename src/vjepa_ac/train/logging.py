@@ -164,6 +164,11 @@ class RunLogger:
             " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()),
         )
 
+    def image(self, tag: str, step: int, image) -> None:
+        """An ``[H, W, 3]`` uint8 picture to TensorBoard (no-op without it)."""
+        if self.tb is not None:
+            self.tb.add_image(tag, image, step, dataformats="HWC")
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

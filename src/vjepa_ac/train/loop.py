@@ -125,6 +125,7 @@ class Run:
     stream: BatchStream
     val_set: torch.utils.data.Dataset | None  # held-out episodes; None: no validation
     logger: RunLogger | None  # rank 0 only
+    decoder: torch.nn.Module | None = None  # frame decoder for TensorBoard pictures (cfg.decoder), loaded at first use
 
 
 def save_state(run: Run, step: int) -> Path:
@@ -168,7 +169,25 @@ def run_validation(run: Run, step: int) -> dict:
     )
     if run.logger:
         run.logger.val(step, metrics)
+        if cfg.decoder is not None and run.logger.tb is not None:
+            log_prediction_picture(run, step)
     return metrics
+
+
+def log_prediction_picture(run: Run, step: int) -> None:
+    """Decoded predictions of the first held-out clip to TensorBoard (``train.val_images``)."""
+    from vjepa_ac.models.decoder import load_decoder
+    from vjepa_ac.train.val_images import prediction_picture
+
+    if run.decoder is None:
+        run.decoder = load_decoder(run.cfg.decoder, run.device)[0]
+        want = (run.predictor.cfg.tokens_per_frame, run.predictor.cfg.embed_dim)
+        if (run.decoder.cfg.tokens_per_frame, run.decoder.cfg.embed_dim) != want:
+            raise ValueError(f"decoder {run.cfg.decoder}: reads [{run.decoder.cfg.tokens_per_frame}, "
+                             f"{run.decoder.cfg.embed_dim}] features, this run's are {list(want)}")
+    batch = next(iter(val_batches(run.val_set, max_clips=1, micro_batch=1, rank=0, world_size=1)))
+    picture = prediction_picture(run.predictor, batch, run.decoder, encoder=run.encoder, device=run.device)
+    run.logger.image("val/predictions", step, picture)
 
 
 def setup(
