@@ -230,15 +230,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--amp", choices=["fp32", "bf16"], default="fp32", help="train: our side's precision")
     p.add_argument("--pairs", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--allocator", choices=["default", "tuned"], default="default",
+                   help="tuned: vjepa_ac.threads.tune_allocator for this process (both sides; vjepa-ac sets it)")
     p.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                    help="cpu: this process's CPU time (robust on a shared machine at 1 thread); wall: elapsed")
     args = p.parse_args(argv)
     if not args.public_src:
         sys.exit("set --public-src or VJEPA2_PUBLIC_SRC to a facebookresearch/vjepa2 checkout")
     torch.set_num_threads(args.threads)
+    if args.allocator == "tuned":
+        from vjepa_ac.threads import tune_allocator
+
+        tune_allocator()
     factory, PublicWorldModel = import_public(args.public_src)
     ours, theirs = build_pair(args.predictor, factory)
     head = dict(bench="public", device=device_name(torch.device("cpu")), predictor=args.predictor, clock=args.clock,
+                allocator=args.allocator,
                 torch=torch.__version__, pairs=args.pairs, forward_max_abs_diff=forward_diff(ours, theirs))
     if "plan" in args.what:
         print(json.dumps(dict(head, part="plan", samples=args.samples, iterations=args.iterations,

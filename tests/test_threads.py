@@ -56,3 +56,12 @@ def test_set_threads():
             set_threads(-1)
     finally:
         torch.set_num_threads(before)
+
+
+def test_tune_allocator_applies_on_glibc_and_defers_to_the_environment(monkeypatch):
+    from vjepa_ac.threads import tune_allocator
+
+    if sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION"):
+        assert tune_allocator() is True
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000000")
+    assert tune_allocator() is False
