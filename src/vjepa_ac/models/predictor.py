@@ -261,6 +261,8 @@ class ACPredictor(nn.Module):
         With ``cache`` (keys/values of earlier steps), the T given steps follow the cached ones
         and only they are computed; the result equals the last T steps of a full forward.
         ``return_cache=True`` also returns the keys/values of all steps seen, for ``step``.
+        ``z`` and ``states`` may have batch 1 with B actions (one frame for B candidates): they are
+        embedded once and broadcast.
         Everything goes through ``forward`` so that DDP-wrapped predictors work in every mode.
         """
         x = self._tokens(z, actions, states, extrinsics)
