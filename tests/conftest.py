@@ -6,7 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+
+from vjepa_ac.threads import prefer_passive_wait
+
+prefer_passive_wait()  # before torch starts OpenMP: waiting threads sleep (the suite shares a small machine)
+import torch  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 # reference tensors of the public implementation (copied from the project's shared/golden)

@@ -462,6 +462,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vjepa_ac.threads import prefer_passive_wait, tune_allocator
+
+    prefer_passive_wait()  # before anything imports torch: OpenMP reads it once (vjepa_ac/threads.py)
+    tune_allocator()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line

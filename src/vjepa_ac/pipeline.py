@@ -41,6 +41,7 @@ from vjepa_ac.models.predictor import PredictorConfig
 from vjepa_ac.sim.collect import CollectConfig
 from vjepa_ac.sim.env import SimConfig
 from vjepa_ac.sim.evaluate import SimEvalConfig
+from vjepa_ac.threads import set_threads
 from vjepa_ac.train.config import ModelConfig, OptimConfig, TrainConfig, TrainDataConfig
 from vjepa_ac.train.decoder import DECODER_FILE, DecoderArch, DecoderTrainConfig
 
@@ -138,7 +139,7 @@ class PipelineConfig:
     """The main job. Paths inside the stages are derived from ``work_dir`` (see ``resolve``)."""
 
     work_dir: Path = Path("runs/sim")  # episodes/, encoder.pt, features/, train/, eval/, summary.json
-    threads: int = 0  # torch threads (0: torch's default, all cores)
+    threads: int = 0  # torch threads (0: torch's default, one per core; vjepa_ac/threads.py)
     # "decoder" runs after "encode" when decoder.enabled (or when listed here)
     stages: tuple[Literal["collect", "encoder", "encode", "decoder", "train", "eval"], ...] = (
         "collect", "encoder", "encode", "train", "eval")
@@ -311,8 +312,7 @@ STAGES = {"collect": stage_collect, "encoder": stage_encoder, "encode": stage_en
 
 def run_pipeline(cfg: PipelineConfig) -> dict:
     """Run the configured stages in order; returns (and writes) ``summary.json``."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
     work = Path(cfg.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     cfg = resolve(cfg)

@@ -54,3 +54,30 @@ def test_rollout_chunks_give_the_same_result():
     s = torch.randn(1, 7, generator=g)
     actions = torch.randn(5, 2, 7, generator=g)
     torch.testing.assert_close(_wm(max_batch=2).rollout(z, s, actions), _wm().rollout(z, s, actions), atol=1e-5, rtol=0)
+
+
+def test_cpu_rollouts_are_chunked_by_tokens_and_equal_unchunked():
+    from vjepa_ac.models.world_model import CPU_CHUNK_TOKENS
+
+    wm = _wm()
+    tps = CFG.cond_tokens + N  # 18 tokens per step
+    assert wm.auto_batch(300, torch.device("cpu")) == CPU_CHUNK_TOKENS // tps
+    assert wm.auto_batch(300, torch.device("cuda")) == 300  # all at once off the CPU
+    assert _wm(max_batch=7).auto_batch(300, torch.device("cpu")) == 7
+    g = torch.Generator().manual_seed(3)
+    z = normalize_reps(torch.randn(1, N, 48, generator=g))
+    s = torch.randn(1, 7, generator=g)
+    actions = torch.randn(CPU_CHUNK_TOKENS // tps + 5, 2, 7, generator=g) * 0.1  # two chunks, the last short
+    torch.testing.assert_close(wm.rollout(z, s, actions), _wm(max_batch=10_000).rollout(z, s, actions),
+                               atol=1e-5, rtol=0)
+
+
+def test_predictor_broadcasts_a_batch_1_frame_over_the_candidates():
+    wm = _wm()
+    g = torch.Generator().manual_seed(4)
+    z = torch.randn(1, N, 48, generator=g)
+    a, s = torch.randn(5, 1, 7, generator=g), torch.randn(1, 1, 7, generator=g)
+    with torch.no_grad():
+        out = wm.predictor(z, a, s)
+        ref = wm.predictor(z.expand(5, -1, -1), a, s.expand(5, -1, -1))
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)

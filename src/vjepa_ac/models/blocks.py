@@ -57,8 +57,8 @@ class RoPEAttention(nn.Module):
         B, L, C = x.shape
         qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, self.head_dim))  # [B, L, 3, h, hd]
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, h, L, hd]
-        q = apply_rope(q, cos, sin)
-        k = apply_rope(k, cos, sin)
+        # queries and keys rotated in one call (one copy of both into [2, B, h, L, hd], fewer passes)
+        q, k = apply_rope(torch.stack((q, k)), cos, sin).unbind(0)  # each [B, h, L, hd]
         if past_kv is not None:
             k = torch.cat([past_kv[0], k], dim=2)  # [B, h, L_prev + L, hd]
             v = torch.cat([past_kv[1], v], dim=2)

@@ -194,25 +194,30 @@ class ACPredictor(nn.Module):
     # ----------------------------------------------------------------------------------------
 
     def _tokens(self, z: Tensor, actions: Tensor, states: Tensor, extrinsics: Tensor | None) -> Tensor:
-        """Interleave per-step tokens. z: [B, T*N, D], actions/states: [B, T, 7] -> [B, T*(c+N), W]."""
+        """Interleave per-step tokens. z: [B, T*N, D], actions/states: [B, T, 7] -> [B, T*(c+N), W].
+
+        z (and states) may have batch 1 for B > 1 candidates (planning: one current frame for every
+        candidate action); they are embedded once and broadcast."""
         cfg = self.cfg
-        B, TN, _ = z.shape
+        TN = z.shape[1]
+        B = actions.shape[0]
         n = cfg.tokens_per_frame
         if TN % n:
             raise ValueError(f"z has {TN} tokens, not a multiple of {n} tokens per frame")
         T = TN // n
-        if actions.shape[:2] != (B, T) or states.shape[:2] != (B, T):
+        if (actions.shape[:2] != (B, T) or states.shape[1] != T or z.shape[0] not in (1, B)
+                or states.shape[0] not in (1, B)):
             raise ValueError(
-                f"expected actions and states of shape [{B}, {T}, {cfg.action_dim}] for {T} frames, "
+                f"expected actions and states of shape [{z.shape[0]}, {T}, {cfg.action_dim}] for {T} frames, "
                 f"got {tuple(actions.shape)} and {tuple(states.shape)}"
             )
-        x = self.predictor_embed(z).view(B, T, n, cfg.width)  # [B, T, N, W]
-        cond = [self.action_encoder(actions), self.state_encoder(states)]  # each [B, T, W]
+        x = self.predictor_embed(z).view(-1, T, n, cfg.width).expand(B, -1, -1, -1)  # [B, T, N, W]
+        cond = [self.action_encoder(actions), self.state_encoder(states).expand(B, -1, -1)]  # each [B, T, W]
         if cfg.use_extrinsics:
             if extrinsics is None:
                 raise ValueError("this predictor uses extrinsics: pass extrinsics [B, T, 6]")
-            cond.append(self.extrinsics_encoder(extrinsics))
-        x = torch.cat([torch.stack(cond, dim=2), x], dim=2)  # [B, T, c+N, W]
+            cond.append(self.extrinsics_encoder(extrinsics).expand(B, -1, -1))
+        x = torch.cat([*(c[:, :, None] for c in cond), x], dim=2)  # [B, T, c+N, W], one copy
         return x.flatten(1, 2)  # [B, T*(c+N), W]
 
     def _head(self, x: Tensor, steps: int) -> Tensor:
@@ -256,6 +261,8 @@ class ACPredictor(nn.Module):
         With ``cache`` (keys/values of earlier steps), the T given steps follow the cached ones
         and only they are computed; the result equals the last T steps of a full forward.
         ``return_cache=True`` also returns the keys/values of all steps seen, for ``step``.
+        ``z`` and ``states`` may have batch 1 with B actions (one frame for B candidates): they are
+        embedded once and broadcast.
         Everything goes through ``forward`` so that DDP-wrapped predictors work in every mode.
         """
         x = self._tokens(z, actions, states, extrinsics)

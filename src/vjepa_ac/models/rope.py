@@ -11,7 +11,10 @@ are *concatenated twice* (``[a0..a_{d/2-1}, a0..a_{d/2-1}]``) instead of repeate
 
 Instead of rotating each segment separately, we build one ``cos``/``sin`` table over the whole
 head (1 and 0 on unrotated channels), so applying RoPE is one multiply-add per tensor and the
-table is computed once per sequence shape and shared by every layer.
+table is computed once per sequence shape and shared by every layer. ``apply_rope`` swaps each
+pair with one ``flip`` and folds the sign of ``rot`` into the (small) ``sin`` table, which gives
+bit-identical results with fewer passes over the (large) query/key tensors; the attention applies
+it to queries and keys stacked, in one call.
 """
 
 from __future__ import annotations
@@ -74,9 +77,26 @@ def rotate_pairs(x: Tensor) -> Tensor:
     return torch.stack((-x2, x1), dim=-1).flatten(-2)
 
 
+def swap_pairs(x: Tensor) -> Tensor:
+    """(x0, x1, x2, x3, ...) -> (x1, x0, x3, x2, ...) along the last dim (one copy)."""
+    return x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
+
+
+def signed_sin(sin: Tensor) -> Tensor:
+    """``sin`` with its even channels negated, so that ``rotate_pairs(x) * sin ==
+    swap_pairs(x) * signed_sin(sin)`` exactly (a negation is exact in floating point)."""
+    sign = torch.ones(2, dtype=sin.dtype, device=sin.device)
+    sign[0] = -1.0
+    return (sin.unflatten(-1, (-1, 2)) * sign).flatten(-2)
+
+
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """x: [B, heads, L, head_dim]; cos, sin: [L, head_dim] -> rotated x, same shape and dtype."""
-    return x * cos.to(x.dtype) + rotate_pairs(x) * sin.to(x.dtype)
+    """x: [..., L, head_dim] (e.g. [B, heads, L, hd], or queries and keys stacked [2, B, heads, L, hd]);
+    cos, sin: [L, head_dim] (or anything broadcasting to x) -> rotated x, same shape and dtype.
+
+    ``x * cos + rotate_pairs(x) * sin``, computed as ``x * cos + swap_pairs(x) * signed_sin(sin)``:
+    the same values bit for bit, with two fewer passes over x."""
+    return x * cos.to(x.dtype) + swap_pairs(x) * signed_sin(sin.to(x.dtype))
 
 
 def grid_positions(t: int, h: int, w: int, device: torch.device | None = None) -> tuple[Tensor, Tensor, Tensor]:

@@ -47,7 +47,7 @@ class ServeConfig:
     # -- model
     device: str = "auto"  # "auto": cuda if available, else cpu
     crop: str | None = None  # planning crop of incoming frames; None: the training run's (else square)
-    max_batch: int | None = None  # candidate sequences per predictor call (None: all at once)
+    max_batch: int | None = None  # candidate sequences per predictor call (None: CPU ~1024 tokens a call, GPU all)
     fps: float | None = None  # control rate reported by /metadata (None: the model's, if known)
     torch_threads: int | None = None  # torch.set_num_threads at start (None: leave torch's default)
     encoder_kwargs: dict[str, Any] | None = None  # architecture of a released-format file (None: ViT-g 256)
