@@ -136,7 +136,7 @@ def _checked_moves(executed: np.ndarray, inferred: np.ndarray, fit: str) -> tupl
     span = m[:, :2] if fit == "yaw" else m  # yaw: only the horizontal parts tell the angle
     need = 2 if fit == "yaw" else 3
     sv = np.linalg.svd(span, compute_uv=False) if len(m) else np.zeros(0)
-    if len(m) < need or sv[need - 1] < _RANK_RATIO * sv[0]:
+    if len(m) < need or sv[0] < MIN_MOVE or sv[need - 1] < _RANK_RATIO * sv[0]:
         what = "two non-parallel horizontal moves" if fit == "yaw" else "moves along three independent directions"
         raise CalibrationError(f"a {fit} fit needs {what} of at least {100 * MIN_MOVE:.1f} cm; got {len(m)} "
                                f"usable moves whose spread has singular values {np.round(sv, 4).tolist()}")
