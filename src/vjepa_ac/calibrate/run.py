@@ -182,6 +182,7 @@ def run_calibration(model: str, cfg: CalibrateConfig) -> dict[str, Any]:
     if loo is not None:
         errors["after_leave_one_out"] = move_errors(executed_xyz, loo)
     out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     calibration.save(out)
     report = {
         "calibration": calibration.to_dict(),
