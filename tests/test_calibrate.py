@@ -117,3 +117,10 @@ def test_plan_command_turns_the_action_with_a_calibration(tmp_path, capsys):
     assert main(base + ["--calibration", str(tmp_path / "bad.json")]) == 2
     err = capsys.readouterr().err
     assert "bad.json" in err and "'scale'" in err
+
+
+def test_serve_refuses_a_bad_calibration_before_loading_the_model(tmp_path, capsys):
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["serve", "tiny:", "--calibration", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "'format'" in err
