@@ -107,7 +107,8 @@ def test_sim_uses_only_the_droid_writer_and_evaluate_takes_any_policy():
 @pytest.mark.parametrize("module", ["vjepa_ac.plan", "vjepa_ac.sim", "vjepa_ac.load", "vjepa_ac.runs", "vjepa_ac.hub",
                                     "vjepa_ac.serve.server", "vjepa_ac.serve.service", "vjepa_ac.serve.loop",
                                     "vjepa_ac.client", "vjepa_ac.eval.sim", "vjepa_ac.eval.landscape",
-                                    "vjepa_ac.eval.pictures", "vjepa_ac.rollout", "vjepa_ac.pictures"])
+                                    "vjepa_ac.eval.pictures", "vjepa_ac.rollout", "vjepa_ac.pictures",
+                                    "vjepa_ac.calibrate"])
 def test_planning_serving_and_loading_need_no_training_code(module):
     graph = import_graph()
     targets = [m for m in graph if _in(m, module)]
@@ -124,6 +125,14 @@ def test_reading_runs_and_hub_folders_needs_no_hub_library(module):
 
 def test_eval_does_not_import_serve():
     bad = _violations(("vjepa_ac.eval",), lambda m, d: not _in(d, "vjepa_ac.serve"))
+    assert not bad, bad
+
+
+def test_only_the_command_line_imports_the_calibrate_command():
+    """``calibrate/`` sits on top (probes in the sim or recorded episodes, the model, the fit); what
+    planning, serving and evaluation apply is the record in ``plan/calibration.py``."""
+    bad = [f"{m} imports {d}" for m, deps in sorted(import_graph().items()) for d in sorted(deps)
+           if _in(d, "vjepa_ac.calibrate") and not _in(m, "vjepa_ac.calibrate", "vjepa_ac.cli")]
     assert not bad, bad
 
 

@@ -23,7 +23,8 @@ examples:
   vjepa-ac pipeline                                   the main job: sim data -> encoder -> predictor -> eval
   vjepa-ac plan runs/sim --image now.png --state "0.5 0 0.3 3.14 0 0 0" --goal goal.png
   vjepa-ac eval sim runs/sim sim.episodes=5
-  vjepa-ac serve runs/sim --port 8765
+  vjepa-ac calibrate runs/sim sim.lab=eval_kitchen  probe moves -> calibration.json (the camera's action frame)
+  vjepa-ac serve runs/sim --port 8765 --calibration calibration.json
   vjepa-ac train configs/sim.yaml batch_size=64
 
 Configs are YAML files plus key=value overrides; an unknown key is an error naming it (exit 2).
@@ -117,6 +118,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from vjepa_ac.config import parse_overrides
     from vjepa_ac.data.images import read_image
     from vjepa_ac.load import load_world_model
+    from vjepa_ac.plan.calibration import load_calibration
     from vjepa_ac.plan.config import MPCConfig, PlannerSpec
     from vjepa_ac.plan.mpc import Planner
 
@@ -128,11 +130,39 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     loaded = load_world_model(args.model, device=args.device, crop=args.crop,
                               encoder_kwargs=_json_kwargs(args.encoder_kwargs, "--encoder-kwargs"),
                               predictor_kwargs=_json_kwargs(args.predictor_kwargs, "--predictor-kwargs"))
+    calibration = None if args.calibration is None else load_calibration(args.calibration)
     policy = Planner(loaded.world_model, cfg, MPCConfig(seed=args.seed))
     t0 = time.perf_counter()
     action = policy({"image": image, "state": state}, goals if len(goals) > 1 else goals[0])
+    extra = {}
+    if calibration is not None:  # the plan is in the model's frame; the robot executes it turned
+        extra = dict(planned_action=[round(float(a), 6) for a in action], calibration=str(args.calibration))
+        action = calibration.to_robot(action)
     print(json.dumps(dict(action=[round(float(a), 6) for a in action], energy=policy.last_plan.energy,
-                          plan_s=round(time.perf_counter() - t0, 3), model_id=loaded.model_id)))
+                          plan_s=round(time.perf_counter() - t0, 3), model_id=loaded.model_id, **extra)))
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    import logging
+
+    from vjepa_ac.calibrate.run import CalibrateConfig, describe, probes_path, run_calibration
+    from vjepa_ac.config import load_config
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config, overrides = _config_and_overrides(args)
+    overrides += [f"episode={args.episode}"] if args.episode is not None else []
+    overrides += [f"out={args.out}"] if args.out is not None else []
+    cfg = load_config(CalibrateConfig, config, overrides)
+    report = run_calibration(args.model, cfg)
+    errors = report["errors"]
+    print(describe(report["calibration"]))
+    for warning in report["calibration"]["warnings"]:
+        print(f"  warning: {warning}")
+    for name, e in errors.items():
+        print(f"  inferred-move error {name.replace('_', ' ')}: {e['error_cm']:.2f} cm, {e['angle_deg']:.1f} deg "
+              f"(executed {e['executed_cm']:.2f} cm)")
+    print(f"calibration: {cfg.out} (probes: {probes_path(cfg.out)})")
     return 0
 
 
@@ -162,6 +192,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     overrides += [f"host={args.host}"] if args.host is not None else []
     overrides += [f"port={args.port}"] if args.port is not None else []
+    overrides += [f"calibration={args.calibration}"] if args.calibration is not None else []
     serve(args.checkpoint, load_config(ServeConfig, args.config, overrides))
     return 0
 
@@ -427,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictor-kwargs", default=None, metavar="JSON",
                    help="architecture of its predictor (public VisionTransformerPredictorAC arguments)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--calibration", default=None, metavar="FILE",
+                   help="calibration.json of vjepa-ac calibrate: print the action turned into the robot's frame")
     p.add_argument("overrides", nargs="*", help="planner key=value overrides, e.g. num_samples=400 horizon=2")
     p.set_defaults(func=_cmd_plan)
     p = sub.add_parser("serve", help="serve the planner over HTTP to a robot's control loop (docs/serve.md)")
@@ -434,8 +467,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML file of a ServeConfig (configs/serve.yaml)")
     p.add_argument("--host", default=None, help="bind address (default 127.0.0.1: loopback only)")
     p.add_argument("--port", type=int, default=None, help="TCP port (default 8765)")
+    p.add_argument("--calibration", default=None, metavar="FILE",
+                   help="calibration.json of vjepa-ac calibrate: replies carry actions in the robot's frame")
     p.add_argument("overrides", nargs="*", help="ServeConfig key=value overrides, e.g. max_samples=1024")
     p.set_defaults(func=_cmd_serve)
+    p = sub.add_parser("calibrate", help="measure the camera's action frame from probe moves (sim) or recorded "
+                       "moves, and save calibration.json for plan / serve / eval sim (docs/calibrate.md)")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("config", nargs="?", default=None, help="YAML overriding CalibrateConfig")
+    p.add_argument("--episode", default=None, metavar="PATH",
+                   help="recorded moves: a raw DROID episode folder (or a folder of them) or a LeRobot dataset; "
+                        "default: probe moves in the sim (sim.lab, sim.camera_azimuth)")
+    p.add_argument("--out", default=None, metavar="FILE", help="where to write the calibration (calibration.json)")
+    p.add_argument("overrides", nargs="*", help="key=value, e.g. sim.lab=eval_garage sim.camera_azimuth=30 fit=rotation")
+    p.set_defaults(func=_cmd_calibrate)
     p = sub.add_parser("export-hub", help="write a model in the Hugging Face Hub layout (safetensors + "
                        "config.json + model card; docs/finetune.md)")
     p.add_argument("source", help="a training run folder, a checkpoint, a release name, a released-format .pt "

@@ -35,6 +35,7 @@ from vjepa_ac.config import ConfigError, to_dict
 from vjepa_ac.eval.oracle import SimOracleModel
 from vjepa_ac.eval.pictures import EpisodePictures
 from vjepa_ac.eval.report import fmt, markdown_table, write_json, write_text
+from vjepa_ac.plan.calibration import Calibration, load_calibration
 from vjepa_ac.plan.config import MPCConfig, PlannerSpec, SearchConfig
 from vjepa_ac.plan.mpc import OBS_IMAGE, OBS_STATE, Planner
 from vjepa_ac.sim.evaluate import (
@@ -77,6 +78,9 @@ class EvalSimConfig:
     decoder: str = "auto"
     pictures: Literal["none", "failures", "all"] = "failures"
     picture_format: Literal["gif", "mp4"] = "gif"
+    # calibration.json of `vjepa-ac calibrate`: the planner's actions are turned into the robot's frame
+    # (plan/calibration.py); None: executed as planned
+    calibration: Path | None = None
 
     def __post_init__(self) -> None:
         if self.name == "random" and self.baseline:
@@ -103,9 +107,11 @@ class PlannerPolicy:
     """``plan.mpc.Planner`` as a sim policy: reads ``obs.image`` / ``obs.state``, reseeds per
     episode, and reports each plan's energy in the episode record."""
 
-    def __init__(self, planner: Planner, pictures: EpisodePictures | None = None):
+    def __init__(self, planner: Planner, pictures: EpisodePictures | None = None,
+                 calibration: Calibration | None = None):
         self.planner = planner
         self.pictures = pictures  # records each step for pictures (after planning: never changes the plan)
+        self.calibration = calibration  # planned (model-frame) actions -> executed ones
         self.energies: list[float] = []
 
     def reset(self, seed: int) -> None:
@@ -119,7 +125,7 @@ class PlannerPolicy:
         self.energies.append(float(self.planner.last_plan.energy))
         if self.pictures is not None:
             self.pictures.observe(obs.image, obs.state, goal, action)
-        return action
+        return action if self.calibration is None else self.calibration.to_robot(action)
 
     def episode_info(self) -> dict:
         return {"energies": self.energies}
@@ -206,6 +212,8 @@ def _describe_policy(settings: dict) -> str:
         f"{p['energy']} energy, "
         f"xyz {p['xyz_bound']} {p['xyz_radius']} m, search {'+'.join(p['search'])}, "
         f"warm start {mpc['warm_start']})"
+        + (f", calibrated: {settings['calibration']['fit']} {settings['calibration']['yaw_deg']} deg, "
+           f"scale {settings['calibration']['scale']}" if "calibration" in settings else "")
     )
 
 
@@ -234,7 +242,8 @@ def markdown_report(header: dict, rows: list[dict]) -> str:
         "# Sim evaluation",
         "",
         f"- model: `{model.get('model_id')}` ({model.get('source')})",
-        f"- camera: {env.get('image_size')} px, zoom {env.get('camera_zoom', 1.0)}; "
+        f"- camera: {env.get('image_size')} px, zoom {env.get('camera_zoom', 1.0)}, "
+        f"turned {env.get('camera_azimuth', 0.0)} deg around the workspace; "
         f"step limits: {env.get('max_steps') or 'task defaults'}",
     ]
     lines += [
@@ -274,6 +283,7 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     from vjepa_ac.load import load_world_model
 
     planner_cfg = cfg.planner_cfg()
+    calibration = None if cfg.calibration is None else load_calibration(cfg.calibration)
     served = load_world_model(model, device=cfg.device, crop=cfg.crop)
     camera = main_job_camera(model)
     sim_cfg = replace(
@@ -286,13 +296,14 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     pictures = _episode_pictures(model, served, cfg)
     policies: dict[str, tuple[Any, dict]] = {
         cfg.name: (
-            PlannerPolicy(planner, pictures),
+            PlannerPolicy(planner, pictures, calibration),
             dict(
                 kind=cfg.planner,
                 model_id=served.model_id,
                 planner_type=type(planner_cfg).__name__,
                 planner_config=to_dict(planner_cfg),
                 mpc=to_dict(cfg.mpc),
+                **({} if calibration is None else {"calibration": calibration.summary()}),
             ),
         ),
     }
@@ -313,7 +324,8 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
             model_id=served.model_id, source=served.source, image_size=served.image_size
         ),
         env=dict(image_size=sim_cfg.image_size, camera_zoom=sim_cfg.camera_zoom,
-                 max_steps=dict(sorted(sim_cfg.max_steps.items()))),
+                 max_steps=dict(sorted(sim_cfg.max_steps.items())),
+                 **({"camera_azimuth": sim_cfg.camera_azimuth} if sim_cfg.camera_azimuth else {})),
         policies={name: settings for name, (_, settings) in policies.items()},
         config=to_dict(replace(cfg, sim=sim_cfg)),
     )

@@ -53,6 +53,9 @@ class ServeConfig:
     encoder_kwargs: dict[str, Any] | None = None  # architecture of a released-format file (None: ViT-g 256)
     predictor_kwargs: dict[str, Any] | None = None  # likewise for its predictor (None: the released AC)
     # (training runs and checkpoints carry their own architecture: vjepa_ac.load.load_world_model)
+    # calibration.json of `vjepa-ac calibrate`: replies' action / actions are turned into the robot's
+    # frame (plan/calibration.py; warm_start stays in the model's frame); None: as planned
+    calibration: str | None = None
     # -- request limits
     max_body_bytes: int = 16 * 2**20  # bytes of one request body (checked before parsing)
     body_timeout_s: float = 10.0  # s to receive a whole request body

@@ -23,6 +23,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from vjepa_ac.plan.calibration import load_calibration
 from vjepa_ac.serve.app import RETRY_AFTER_S, create_app
 from vjepa_ac.serve.auth import load_token
 from vjepa_ac.serve.config import ServeConfig, is_loopback
@@ -143,6 +144,8 @@ def serve(checkpoint: str, cfg: ServeConfig) -> None:
         log.warning("serving on %s without authentication (allow_unauthenticated): anyone who reaches "
                     "this address can use the server", cfg.host)
     load_token(cfg)  # a missing or unusable token stops here, before the model loads
+    if cfg.calibration is not None:
+        load_calibration(cfg.calibration)  # so does a bad calibration file
     model = load_service_model(checkpoint, cfg.device, crop=cfg.crop, max_batch=cfg.max_batch,
                                encoder_kwargs=cfg.encoder_kwargs, predictor_kwargs=cfg.predictor_kwargs)
     log.info("serving %s on http://%s:%d", model.model_id, cfg.host, cfg.port)

@@ -36,6 +36,7 @@ from torch import Tensor
 import vjepa_ac
 from vjepa_ac.data.poses import GRIPPER, ROT, XYZ
 from vjepa_ac.plan.actions import ACTION_DIM
+from vjepa_ac.plan.calibration import load_calibration
 from vjepa_ac.plan.interface import Context, WorldModel
 from vjepa_ac.plan.mpc import plan_actions, shift_mean
 from vjepa_ac.serve.config import ServeConfig
@@ -169,6 +170,7 @@ class PlanningService:
         self.cfg = cfg
         self.goals = GoalRegistry(cfg.max_goals)
         self.default_planner = resolve_planner({}, cfg)
+        self.calibration = None if cfg.calibration is None else load_calibration(cfg.calibration)
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=cfg.queue_size)
         self._worker: threading.Thread | None = None
         self._started = time.monotonic()
@@ -269,6 +271,8 @@ class PlanningService:
         warm = shift_mean(result.mean).double().cpu().numpy()  # [H, 7]
         if not (np.isfinite(actions).all() and np.isfinite(warm).all() and np.isfinite(result.energy)):
             raise ServeError(500, "planning failed: the plan or its energy is not finite")
+        if self.calibration is not None:  # planned in the model's frame; executed in the robot's
+            actions = self.calibration.to_robot(actions)  # [H, 7]; warm_start stays in the model's frame
         self._count("planned")
         return PlanOutcome(action=actions[0], energy=float(result.energy), actions=actions, warm_start=warm,
                            plan_time_s=time.perf_counter() - t0, queue_time_s=waited,
@@ -322,6 +326,7 @@ class PlanningService:
                              "gripper": "closure change (state 0 open .. 1 closed)"},
             "state_layout": layout,
             "state_units": {"xyz": "m", "rot": "rad (extrinsic xyz euler)", "gripper": "0 open .. 1 closed"},
+            "calibration": None if self.calibration is None else self.calibration.summary(),
             "planner_default": planner_wire(self.default_planner),
             "config_id": config_id(self.default_planner),
             "planner_bounds": {"max_samples": cfg.max_samples, "max_iterations": cfg.max_iterations,

@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from vjepa_ac.sim.camera_turn import turned_ext1
 from vjepa_ac.sim.env import FrankaSim, Observation, SimConfig
 from vjepa_ac.sim.labs import EVAL_LABS, LABS
 from vjepa_ac.sim.scene import OBJECTS
@@ -74,6 +75,9 @@ class SimEvalConfig:
     # SimConfig.ext1_zoom of every lab: frame the scene as the training data did; None: the caller's
     # choice (eval sim: the main job's collection zoom for a main-job model), else 1.0
     camera_zoom: float | None = None
+    # deg: every lab's ext1 turned about the vertical through the point it looks at (sim/camera_turn.py);
+    # 0: the lab's own placement. Labs with the camera elsewhere around the base (calibration, issue 15)
+    camera_azimuth: float = 0.0
     objects: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(DEFAULT_OBJECTS)
     )  # task -> objects
@@ -95,6 +99,8 @@ class SimEvalConfig:
                 f"SimEvalConfig.episodes must be in [1, {LAB_SEED_STRIDE}] and image_size >= 0, "
                 f"got {self.episodes}, {self.image_size}"
             )
+        if not -180.0 <= self.camera_azimuth <= 180.0:
+            raise ValueError(f"SimEvalConfig.camera_azimuth must be in [-180, 180] deg, got {self.camera_azimuth}")
         self.objects = {k: tuple(v) for k, v in self.objects.items()}
         for task, objs in self.objects.items():
             if task not in TASKS or not objs or any(o not in OBJECTS for o in objs):
@@ -228,7 +234,8 @@ def evaluate_policy(
     record_video = cfg.video != "none"
     with tqdm(total=len(keys), desc=f"eval {name}", unit="ep", disable=not cfg.progress) as bar:
         for lab in dict.fromkeys(k[3] for k in keys):
-            sim = FrankaSim(SimConfig(lab=lab, image_size=size, ext1_zoom=zoom))
+            camera = turned_ext1(lab, cfg.camera_azimuth) if cfg.camera_azimuth else {}
+            sim = FrankaSim(SimConfig(lab=lab, image_size=size, ext1_zoom=zoom, **camera))
             try:
                 for task_name, obj in dict.fromkeys((k[1], k[2]) for k in keys if k[3] == lab):
                     task = make_task(
@@ -236,6 +243,7 @@ def evaluate_policy(
                         lab=lab,
                         image_size=size,
                         ext1_zoom=zoom,
+                        **camera,
                         sim=sim,
                         object=obj,
                         max_steps=cfg.max_steps.get(task_name, 0),
