@@ -120,8 +120,11 @@ def write_report(records: list[dict], out: Path, paper_evals: int) -> None:
         a.annotate(r["setting"], (r["evaluations"], rate), fontsize=7, xytext=(3, 3), textcoords="offset points")
         b.plot(r["evaluations"], r["plan_energy"], "o")
         b.annotate(r["setting"], (r["evaluations"], r["plan_energy"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    from matplotlib.ticker import NullFormatter
+
     for ax, label in ((a, "success (95 % CI)"), (b, "plan energy (L1)")):
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: the minor labels overlap
         ax.axvline(paper_evals / 4, color="grey", lw=0.8, ls="--")
         ax.set_xlabel("predictor evaluations per action")
         ax.set_ylabel(label)
