@@ -33,7 +33,7 @@ def test_planner_policy_executes_the_calibrated_action():
     start = np.array([0.4, 0.0, 0.3, 0, 0, 0, 0.0])
     goal = Obs(start + np.array([0.03, 0.03, 0, 0, 0, 0, 0])).image
     cfg = CEMConfig(num_samples=64, iterations=3, num_elites=8)
-    plain, turned = PlannerPolicy(Planner(toy, cfg, MPCConfig())), PlannerPolicy(Planner(toy, cfg, MPCConfig()), cal)
+    plain, turned = PlannerPolicy(Planner(toy, cfg, MPCConfig())), PlannerPolicy(Planner(toy, cfg, MPCConfig()), calibration=cal)
     for p in (plain, turned):
         p.reset(5)
     a, b = plain(Obs(start), goal), turned(Obs(start), goal)

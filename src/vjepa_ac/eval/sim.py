@@ -107,7 +107,7 @@ class PlannerPolicy:
     """``plan.mpc.Planner`` as a sim policy: reads ``obs.image`` / ``obs.state``, reseeds per
     episode, and reports each plan's energy in the episode record."""
 
-    def __init__(self, planner: Planner, pictures: EpisodePictures | None = None,
+    def __init__(self, planner: Planner, *, pictures: EpisodePictures | None = None,
                  calibration: Calibration | None = None):
         self.planner = planner
         self.pictures = pictures  # records each step for pictures (after planning: never changes the plan)
@@ -296,7 +296,7 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     pictures = _episode_pictures(model, served, cfg)
     policies: dict[str, tuple[Any, dict]] = {
         cfg.name: (
-            PlannerPolicy(planner, pictures, calibration),
+            PlannerPolicy(planner, pictures=pictures, calibration=calibration),
             dict(
                 kind=cfg.planner,
                 model_id=served.model_id,
