@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import time
 from pathlib import Path
@@ -83,19 +82,12 @@ def summarise(name: str, results: Path, evals: int, flops: float) -> dict:
     episodes = [e for e in json.loads(results.read_text())["episodes"] if e["policy"] == name]
     energies = [x for e in episodes for x in e["info"]["energies"]]
     times = [t for e in episodes for t in e["action_time_s"]]
+    from vjepa_ac.sim.evaluate import wilson_interval
+
     k, n = sum(e["success"] for e in episodes), len(episodes)
-    return {"setting": name, "successes": k, "episodes": n, "wilson95": wilson(k, n),
+    return {"setting": name, "successes": k, "episodes": n, "wilson95": wilson_interval(k, n),
             "plan_energy": statistics.mean(energies), "s_per_action": statistics.median(times),
             "evaluations": evals, "gflops_per_action": evals * flops / 1e9}
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of k successes in n trials (Wilson 1927)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n)))
 
 
 def write_report(records: list[dict], out: Path, paper_evals: int) -> None:

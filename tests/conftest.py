@@ -21,6 +21,15 @@ FRANKA_EXAMPLE = ARTIFACTS / "franka_example_traj.npz"
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (tiny models run fastest so, and the CPU is shared); restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def load_golden(name: str) -> dict:
     path = GOLDEN / f"{name}.pt"
     assert path.is_file(), f"golden file {path} is missing"

@@ -18,12 +18,7 @@ TINY_INFER = ["infer.num_samples=24", "infer.iterations=2", "infer.num_elites=4"
 needs_sim = pytest.mark.skipif(importlib.util.find_spec("mujoco") is None, reason="no [sim] extra")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.mark.sim

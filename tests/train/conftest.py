@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from vjepa_ac.config import load_config
 from vjepa_ac.train.config import TrainConfig
@@ -70,9 +69,6 @@ def tiny(tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and the CPU is shared with other jobs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_thread(one_thread):
+    """tests/conftest.py's ``one_thread`` for every test here (and in modules that import this one)."""
     yield
-    torch.set_num_threads(before)

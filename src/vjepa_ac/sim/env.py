@@ -199,10 +199,12 @@ class FrankaSim:
         cfg = cfg or SimConfig()
         self.cfg = cfg
         self.lab: LabSpec = _with_camera_overrides(get_lab(cfg.lab), cfg)
+        # textures the surfaces can be switched to per episode (compiled in only when swaps are on)
+        self._texture_pool = RANDOMIZATION_TEXTURES if cfg.texture_swap > 0 else ()
         self.model, robot = compile_scene(
             self.lab, cfg.gripper, decimate=cfg.decimate, cache_dir=cfg.mesh_cache_dir or None,
             offscreen_size=cfg.image_size, physics_dt=cfg.physics_dt,
-            texture_pool=RANDOMIZATION_TEXTURES if cfg.texture_swap > 0 else (),
+            texture_pool=self._texture_pool,
         )
         m = self.model
         self.data = mujoco.MjData(m)
@@ -226,7 +228,7 @@ class FrankaSim:
         self._surface_geoms = {s: [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, g) for g in geoms]
                                for s, geoms in SURFACES.items()}
         self._pool_materials = {(s, t): mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_MATERIAL, pool_material(s, t))
-                                for s in SURFACES for t in (RANDOMIZATION_TEXTURES if cfg.texture_swap > 0 else ())}
+                                for s in SURFACES for t in self._texture_pool}
         self._finger_geoms = self._side_geoms()
         self._renderer: mujoco.Renderer | None = None
         self.layout: Layout | None = None
@@ -271,7 +273,7 @@ class FrankaSim:
         if self.cfg.randomize and self.cfg.texture_swap > 0:  # drawn after the tints, for the same reason
             for surface in SURFACES:
                 if rng.random() < self.cfg.texture_swap:
-                    layout.surface_textures[surface] = str(RANDOMIZATION_TEXTURES[rng.integers(len(RANDOMIZATION_TEXTURES))])
+                    layout.surface_textures[surface] = str(self._texture_pool[rng.integers(len(self._texture_pool))])
         return layout
 
     def reset(self, seed: int | None = None, layout: Layout | None = None, render: bool = True) -> Observation:
