@@ -1,3 +1,4 @@
+"""The synthetic dataset generators' module names."""
 
 
 def test_the_former_module_name_still_imports():
