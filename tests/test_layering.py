@@ -18,11 +18,28 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = SRC / "vjepa_ac"
 TOP_LEVEL_OK = {"vjepa_ac", "vjepa_ac.config", "vjepa_ac.atomic"}  # version string, typed configs, atomic writes: used everywhere
+# Lazy re-exports of names that moved up a layer (a module-level PEP 562 ``__getattr__`` that imports
+# them on first access, for code outside the project): not a dependency of the module, so not an
+# edge; test_lazy_reexports_stay_lazy checks that each one is only that.
+LAZY_REEXPORTS = {("vjepa_ac.data.features", "vjepa_ac.encode")}
 
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(SRC).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported(node: ast.AST, package: str) -> set[str]:
+    """Every module name an import node could mean (relative imports resolved)."""
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names}
+    if not isinstance(node, ast.ImportFrom):
+        return set()
+    base = node.module or ""
+    if node.level:
+        parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join(parent + ([base] if base else []))
+    return {base} | {f"{base}.{a.name}" for a in node.names}
 
 
 @cache
@@ -34,7 +51,11 @@ def import_graph() -> dict[str, frozenset[str]]:
         tree = ast.parse(path.read_text(), str(path))
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         out: set[str] = set()
+        lazy = {id(n) for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "__getattr__"
+                for n in ast.walk(f) if any((name, m) in LAZY_REEXPORTS for m in _imported(n, package))}
         for node in ast.walk(tree):
+            if id(node) in lazy:
+                continue
             if isinstance(node, ast.Import):
                 out |= {a.name for a in node.names if a.name.split(".")[0] == "vjepa_ac"}
             elif isinstance(node, ast.ImportFrom):
@@ -169,6 +190,20 @@ def test_no_import_cycles():
         if v not in index:
             visit(v)
     assert not cycles, f"import cycles: {cycles}"
+
+
+def test_lazy_reexports_stay_lazy():
+    """Importing a module with a lazy re-export does not import what it re-exports, and the
+    re-exported names resolve (``vjepa_ac.data.features.EncodeConfig`` is ``vjepa_ac.encode``'s)."""
+    import subprocess
+    import sys
+
+    for module, target in sorted(LAZY_REEXPORTS):
+        code = (f"import sys, {module} as m; assert {target!r} not in sys.modules, 'eager'; "
+                f"assert not any(k.startswith('vjepa_ac.models') for k in sys.modules), 'models loaded'; "
+                f"import {target} as t; assert all(getattr(m, n) is getattr(t, n) for n in m.MOVED_TO_ENCODE)")
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-2000:]
 
 
 def test_the_graph_sees_known_edges():

@@ -232,3 +232,18 @@ class FeatureClipDataset(WindowedEpisodes):
         item["rows"] = torch.from_numpy(entry.rows[positions].astype(np.int64))
         item["z"] = self.cache.features(entry, positions, self.z_dtype)  # [T, N, D]
         return item
+
+
+# The encode job's public names were defined here until the job moved to ``vjepa_ac.encode``;
+# code outside the project (user scripts, the field cases) still imports them from this module.
+# They resolve on first access (PEP 562), so importing the cache format never loads the encoder
+# and ``data/`` stays below ``models/`` (tests/test_layering.py holds this edge to this function).
+MOVED_TO_ENCODE = ("EncodeConfig", "encode_dataset", "encode_frames", "load_cache_encoder", "weights_sha256")
+
+
+def __getattr__(name: str):
+    if name in MOVED_TO_ENCODE:
+        from vjepa_ac import encode
+
+        return getattr(encode, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
