@@ -137,3 +137,34 @@ def test_a_main_job_model_is_evaluated_with_its_collection_camera(tmp_path):
     expected = {"image_size": 128, "ext1_zoom": 0.8}
     assert main_job_camera(work) == expected and main_job_camera(str(work / "train")) == expected
     assert main_job_camera(tmp_path) == {} and main_job_camera("tiny:") == {}
+
+
+def test_task_plan_gives_one_task_its_own_planner_settings(tiny_run, tmp_path, monkeypatch):
+    """``task_plan.reach.horizon=2``: Reach is planned at horizon 2, the other tasks with ``plan``
+    alone; the results file records the per-task setting and refuses another one under the name."""
+    import vjepa_ac.sim  # noqa: F401  (MuJoCo's GL backend first)
+    from vjepa_ac.eval import sim as eval_sim
+
+    horizons = []
+
+    class RecordingPlanner(eval_sim.Planner):  # the real planner; notes the horizon of each plan
+        def __call__(self, obs, goal):
+            horizons.append(self.mpc.planner_cfg.horizon)
+            return super().__call__(obs, goal)
+
+    monkeypatch.setattr(eval_sim, "Planner", RecordingPlanner)
+    out = tmp_path / "eval"
+    assert main(_args(tiny_run, out, "task_plan.reach.horizon=2", "baseline=false", "sim.video=none")) == 0
+    assert sorted(horizons) == [1] * 18 + [2] * 10  # pick_and_place: 18 steps at H = 1; reach: 10 at H = 2
+    planner = json.loads((out / "results.json").read_text())["policies"]["planner"]
+    assert planner["planner_config"]["horizon"] == 1
+    assert planner["task_planner_config"]["reach"]["horizon"] == 2
+    assert planner["task_planner_config"]["reach"]["num_samples"] == 16  # `plan` below task_plan
+    assert main(_args(tiny_run, out, "task_plan.reach.horizon=3", "baseline=false", "sim.tasks=[reach]")) == 2
+
+
+def test_task_plan_errors_name_the_key(capsys):
+    assert main(["eval", "sim", "tiny:", "task_plan.fly.horizon=2"]) == 2
+    assert "task_plan.fly: not a task" in capsys.readouterr().err
+    assert main(["eval", "sim", "tiny:", "task_plan.reach.horizon=0"]) == 2
+    assert "task_plan.reach" in capsys.readouterr().err

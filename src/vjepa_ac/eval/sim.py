@@ -49,6 +49,7 @@ from vjepa_ac.sim.evaluate import (
     evaluate_policy,
     summary_rows,
 )
+from vjepa_ac.sim.tasks import TASKS
 
 log = logging.getLogger("vjepa_ac.eval")
 RESULTS_JSON, RESULTS_MD = "results.json", "results.md"
@@ -64,6 +65,9 @@ class EvalSimConfig:
     planner: str = "paper"  # cem, mppi, nevergrad, gradient, or a CEM preset: paper, notebook, jepa_wms_droid
     planner_config: Path | None = None  # YAML of planner overrides (configs/plan/*.yaml)
     plan: dict[str, Any] = field(default_factory=dict)  # planner field overrides: plan.num_samples=400
+    # per-task planner overrides on top of `plan` (task -> fields), e.g. task_plan.reach.horizon=3;
+    # the oracle gets them too; tasks not named plan with `plan` alone
+    task_plan: dict[str, dict[str, Any]] = field(default_factory=dict)
     mpc: MPCConfig = field(default_factory=MPCConfig)  # warm start; its seed is replaced by the episode seed
     baseline: bool = True  # also run the random baseline (name "random") on the same episodes
     baseline_seed: int = 0
@@ -87,20 +91,33 @@ class EvalSimConfig:
             raise ConfigError("name 'random' is the baseline's; choose another name or baseline=false")
         if self.name == "oracle" and self.oracle:
             raise ConfigError("name 'oracle' is the oracle planner's; choose another name or oracle=false")
-        self.oracle_cfg()  # unknown planner, file or plan.* key: fail before the model loads
+        for task, overrides in self.task_plan.items():
+            if task not in TASKS:
+                raise ConfigError(f"task_plan.{task}: not a task; tasks are {list(TASKS)}")
+            if not isinstance(overrides, dict):
+                raise ConfigError(f"task_plan.{task}: planner field overrides (a mapping), got {overrides!r}")
+        for task in (None, *self.task_plan):  # unknown planner, file or plan.* key: fail before the model loads
+            self.planner_cfg(task)
+            self.oracle_cfg(task)
 
-    def oracle_cfg(self) -> SearchConfig:
-        """The oracle's planner config: the planner's, with ``oracle_plan`` overrides on top."""
-        return PlannerSpec(self.planner, self.planner_config, {**self.plan, **self.oracle_plan}).resolve()
+    def oracle_cfg(self, task: str | None = None) -> SearchConfig:
+        """The oracle's planner config for ``task``: the planner's, with ``oracle_plan`` on top."""
+        where = "plan" if task not in self.task_plan else f"task_plan.{task}"
+        return PlannerSpec(self.planner, self.planner_config,
+                           {**self.plan, **self.task_plan.get(task, {}), **self.oracle_plan}).resolve(where)
 
     @property
     def planner_spec(self) -> PlannerSpec:
         """``planner`` (kind), ``planner_config`` (file) and ``plan`` (overrides) as one spec."""
         return PlannerSpec(self.planner, self.planner_config, self.plan)
 
-    def planner_cfg(self) -> SearchConfig:
-        """The planner's config: ``planner`` defaults <- ``planner_config`` <- ``plan`` overrides."""
-        return self.planner_spec.resolve()
+    def planner_cfg(self, task: str | None = None) -> SearchConfig:
+        """The planner's config for ``task`` (None: every task without ``task_plan`` overrides):
+        ``planner`` defaults <- ``planner_config`` <- ``plan`` <- ``task_plan[task]``."""
+        if task not in self.task_plan:
+            return self.planner_spec.resolve()
+        return PlannerSpec(self.planner, self.planner_config,
+                           {**self.plan, **self.task_plan[task]}).resolve(f"task_plan.{task}")
 
 
 class PlannerPolicy:
@@ -292,16 +309,24 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
         camera_zoom=camera.get("ext1_zoom", 1.0) if cfg.sim.camera_zoom is None else cfg.sim.camera_zoom,
         video_dir=cfg.sim.video_dir or Path(cfg.out_dir) / "videos",
     )
-    planner = Planner(served.world_model, planner_cfg, cfg.mpc)
     pictures = _episode_pictures(model, served, cfg)
+    tasks_planned = [t for t in cfg.task_plan if t in sim_cfg.tasks]  # with their own planner settings
+    if tasks_planned:
+        planner_policy = PolicyFactory(lambda task: PlannerPolicy(
+            Planner(served.world_model, cfg.planner_cfg(task.cfg.name), cfg.mpc),
+            pictures=pictures, calibration=calibration))
+    else:
+        planner_policy = PlannerPolicy(Planner(served.world_model, planner_cfg, cfg.mpc),
+                                       pictures=pictures, calibration=calibration)
     policies: dict[str, tuple[Any, dict]] = {
         cfg.name: (
-            PlannerPolicy(planner, pictures=pictures, calibration=calibration),
+            planner_policy,
             dict(
                 kind=cfg.planner,
                 model_id=served.model_id,
                 planner_type=type(planner_cfg).__name__,
                 planner_config=to_dict(planner_cfg),
+                **_task_planner_configs(cfg.planner_cfg, tasks_planned),
                 mpc=to_dict(cfg.mpc),
                 **({} if calibration is None else {"calibration": calibration.summary()}),
             ),
@@ -310,10 +335,11 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     if cfg.oracle:
         oracle_cfg = cfg.oracle_cfg()
         policies["oracle"] = (
-            PolicyFactory(lambda task: PlannerPolicy(Planner(SimOracleModel(task, served.world_model), oracle_cfg,
-                                                             cfg.mpc))),
+            PolicyFactory(lambda task: PlannerPolicy(Planner(SimOracleModel(task, served.world_model),
+                                                             cfg.oracle_cfg(task.cfg.name), cfg.mpc))),
             dict(kind="oracle", model_id=served.model_id, planner_type=type(oracle_cfg).__name__,
-                 planner_config=to_dict(oracle_cfg), mpc=to_dict(cfg.mpc)),
+                 planner_config=to_dict(oracle_cfg), **_task_planner_configs(cfg.oracle_cfg, tasks_planned),
+                 mpc=to_dict(cfg.mpc)),
         )
     if cfg.baseline:
         baseline = random_baseline(planner_cfg, cfg.baseline_seed)
@@ -341,6 +367,12 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
         evaluate_policy(policy, sim_cfg, name=name, skip=done, on_episode=on_episode)
     store.save()  # also when nothing was left to run (refreshes the table)
     return json.loads(store.path.read_text())
+
+
+def _task_planner_configs(resolve, tasks: list[str]) -> dict:
+    """``{"task_planner_config": {task: config}}`` for tasks planned with their own settings (the
+    results file refuses to mix them with another setting), else nothing (older files stay valid)."""
+    return {"task_planner_config": {t: to_dict(resolve(t)) for t in tasks}} if tasks else {}
 
 
 def _episode_pictures(model: str, served, cfg: EvalSimConfig) -> EpisodePictures | None:
