@@ -23,8 +23,10 @@ table in notes/finetune.md.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -48,14 +50,17 @@ def vjepa(*args: str) -> float:
 def check_scene_seeds(collect: CollectConfig, evals: list[SimEvalConfig]) -> None:
     """Raise when a collected episode's scene seed is one an evaluation resets a scene with."""
     collected = {episode_start(collect, i)[2] for i in range(collect.episodes)}
-    evaluated = {s for e in evals for lab in e.labs for s in range(e.first_seed(lab), e.first_seed(lab) + e.episodes)}
+    evaluated = {e.first_seed(lab) + i for e in evals for lab in e.labs for i in range(e.episodes)}
     if collected & evaluated:
-        raise SystemExit(f"collect seed {collect.seed}: scene seeds {sorted(collected & evaluated)} are evaluation scenes")
+        raise SystemExit(f"collect seed {collect.seed}: scene seeds {sorted(collected & evaluated)} "
+                         "are evaluation scenes; choose another --seed")
     print(f"scene seeds: {len(collected)} collected, {len(evaluated)} evaluated, none shared", flush=True)
 
 
-def episodes_of(results: Path) -> dict[int, dict]:
-    return {e["seed"]: e for e in json.loads(results.read_text())["episodes"] if e["policy"] == "planner"}
+def episodes_of(results: Path) -> dict[tuple, dict]:
+    """The planner's episodes of a results.json by (object, seed): a scene, for pairing."""
+    return {(e["object"], e["seed"]): e for e in json.loads(results.read_text())["episodes"]
+            if e["policy"] == "planner"}
 
 
 def rate(eps: list[dict]) -> str:
@@ -79,40 +84,45 @@ def main() -> None:
     ap.add_argument("--lora-rank", type=int, default=0, help="0: full fine-tuning")
     ap.add_argument("--lab", default="eval_kitchen")
     ap.add_argument("--check-lab", default="eval_garage")
+    ap.add_argument("--collect-lab", default=None, help="lab of the fine-tuning episodes (default --lab; a "
+                    "training lab is the control: as much extra training, none of the new lab's look)")
     ap.add_argument("--seed", type=int, default=15, help="collection seed (the main job's is 0)")
     ap.add_argument("--reach-episodes", type=int, default=20)
     ap.add_argument("--check-episodes", type=int, default=10)
-    ap.add_argument("--grasp-episodes", type=int, default=0)
+    ap.add_argument("--grasp-episodes", type=int, default=0, help="per object (cup, box); 0: no Grasp")
     a = ap.parse_args()
+    a.collect_lab = a.collect_lab or a.lab
     run, out = a.run.resolve(), a.out.resolve()
     pipe = yaml.safe_load((run / "pipeline.yaml").read_text())
     tcfg_path = run / "train" / "config.yaml"
     tcfg = yaml.safe_load(tcfg_path.read_text())
     sim = pipe["collect"]["sim"]
-    variant = f"n{a.episodes}_" + (f"lora{a.lora_rank}" if a.lora_rank else "full") + f"_s{a.steps}"
-    work, data = out / variant, out / f"episodes_{a.lab}_seed{a.seed}_n{a.episodes}"
+    method = f"lora{a.lora_rank}" if a.lora_rank else "full"
+    variant = ("" if a.collect_lab == a.lab else f"{a.collect_lab}_") + f"n{a.episodes}_{method}_s{a.steps}"
+    work, data = out / variant, out / f"episodes_{a.collect_lab}_seed{a.seed}_n{a.episodes}"
     timings_path = work / "timings.json"
     work.mkdir(parents=True, exist_ok=True)
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
 
     evals = [(a.lab, "reach", a.reach_episodes), (a.check_lab, "reach", a.check_episodes)]
     evals += [(a.lab, "grasp", a.grasp_episodes)] if a.grasp_episodes else []
-    collect_over = dict(episodes=a.episodes, labs=[a.lab], allow_eval_labs=True, seed=a.seed, workers=1,
-                        progress=False, min_seconds=pipe["collect"]["min_seconds"],
+    collect_over = dict(episodes=a.episodes, labs=[a.collect_lab], allow_eval_labs=True, seed=a.seed,
+                        workers=1, progress=False, min_seconds=pipe["collect"]["min_seconds"],
                         max_seconds=pipe["collect"]["max_seconds"])
     sim_over = {f"sim.{k}": sim[k] for k in ("image_size", "ext1_zoom", "tint_jitter", "control_hz")}
     sim_over["sim.texture_swap"] = 0.0  # the new lab keeps its own look
-    check_scene_seeds(CollectConfig(**{**collect_over, "labs": (a.lab,)}),
+    check_scene_seeds(CollectConfig(**{**collect_over, "labs": (a.collect_lab,)}),
                       [SimEvalConfig(labs=(lab,), episodes=n) for lab, _, n in evals])
 
     # 1. collect (resumable: finished episodes are skipped)
-    over = {**collect_over, **sim_over, "out_dir": data / "episodes", "labs": f"[{a.lab}]"}
+    over = {**collect_over, **sim_over, "out_dir": data / "episodes", "labs": f"[{a.collect_lab}]"}
     if "collect_s" not in timings:
         timings["collect_s"] = vjepa("sim", "collect", *(f"{k}={v}" for k, v in over.items()))
     # 2. encode with the main job's encoder and clip settings (re-running reuses encoded episodes)
     enc = {"output": str(data / "features"), "checkpoint": str(run / "encoder.pt"),
            "dtype": pipe["encode_dtype"], "batch_frames": pipe["encode_batch_frames"], "num_workers": 1,
-           "data": {**tcfg["data"]["dataset"], "droid": {**tcfg["data"]["dataset"]["droid"], "root": str(data / "episodes")}},
+           "data": {**tcfg["data"]["dataset"],
+                    "droid": {**tcfg["data"]["dataset"]["droid"], "root": str(data / "episodes")}},
            "clips": tcfg["data"]["clips"]}
     (data / "encode.yaml").write_text(yaml.safe_dump(enc))
     if "encode_s" not in timings:
@@ -120,7 +130,8 @@ def main() -> None:
     # 3. fine-tune: the main job's train config with new data, start weights and schedule
     warmup, anneal = max(1, a.steps // 10), a.steps // 5
     train_over = {
-        "run_dir": work / "train", "data.dataset.droid.root": data / "episodes", "data.feature_cache": data / "features",
+        "run_dir": work / "train", "data.dataset.droid.root": data / "episodes",
+        "data.feature_cache": data / "features",
         "finetune.init": run / "train", "finetune.lora.rank": a.lora_rank,
         "optim.warmup": warmup, "optim.constant": a.steps - warmup - anneal, "optim.anneal": anneal,
         "optim.start_lr": a.lr / 10, "optim.peak_lr": a.lr, "val_every": max(1, a.steps // 3),
@@ -132,17 +143,24 @@ def main() -> None:
     # 4. evaluate before / after on the same seeds (each results.json resumes)
     for lab, task, n in evals:
         for model, where in ((run, out / "before"), (work / "train", work / "after")):
-            vjepa("eval", "sim", str(model), f"out_dir={where}/{task}_{lab}", f"sim.tasks=[{task}]", f"sim.labs=[{lab}]",
-                  f"sim.episodes={n}", f"sim.image_size={sim['image_size']}", f"sim.camera_zoom={sim['ext1_zoom']}",
-                  "plan.num_samples=300", "plan.iterations=5", "baseline=false", "sim.video=none", "sim.progress=false")
+            # camera as the main job collected (a fine-tuned run is no main-job folder: no defaults)
+            vjepa("eval", "sim", str(model), f"out_dir={where}/{task}_{lab}", f"sim.tasks=[{task}]",
+                  f"sim.labs=[{lab}]", f"sim.episodes={n}", f"sim.image_size={sim['image_size']}",
+                  f"sim.camera_zoom={sim['ext1_zoom']}", "plan.num_samples=300", "plan.iterations=5",
+                  "baseline=false", "sim.video=none", "sim.progress=false")
 
-    metrics = [r for r in (work / "train" / "metrics.csv").read_text().splitlines()[1:]]
-    step_s = float(np.median([float(r.split(",")[8]) for r in metrics]))
-    log = (work / "train" / "train.log").read_text()
-    trainable = log.split(" trainable")[0].rsplit(", ", 1)[-1].split(" parameters")[0] if " trainable" in log else "?"
-    print(f"\n{variant}: {a.episodes} episodes of {a.lab} (seed {a.seed}), {a.steps} steps, peak lr {a.lr:g}; "
-          f"trainable {trainable}; step {step_s:.2f} s (median); collect {timings['collect_s']:.0f} s, "
-          f"encode {timings['encode_s']:.0f} s, train {timings['train_s']:.0f} s (wall)\n")
+    with open(work / "train" / "metrics.csv") as f:
+        step_s = float(np.median([float(r["step_time"]) for r in csv.DictReader(f)]))
+    with open(work / "train" / "val.csv") as f:
+        val = list(csv.DictReader(f))
+    log = (work / "train" / "train.log").read_text()  # "... predictor N parameters, M trainable"
+    trainable = re.search(r"parameters, ([\d,]+) trainable", log)
+    tr = trainable[1] if trainable else "?"
+    print(f"\n{variant}: {a.episodes} episodes of {a.collect_lab} (seed {a.seed}), {a.steps} steps, "
+          f"peak lr {a.lr:g}; trainable {tr}; step {step_s:.2f} s (median); "
+          f"collect {timings['collect_s']:.0f} s, encode {timings['encode_s']:.0f} s,"
+          f" train {timings['train_s']:.0f} s (wall); held-out rollout "
+          f"loss {float(val[0]['rollout']):.4f} -> {float(val[-1]['rollout']):.4f}\n")
     print("| task | lab | before success [95% CI] | after success [95% CI] | gained | lost | "
           "before final dist (cm) | after final dist (cm) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -151,9 +169,10 @@ def main() -> None:
         after = episodes_of(work / "after" / f"{task}_{lab}" / "results.json")
         seeds = sorted(set(before) & set(after))
         b, f = [before[s] for s in seeds], [after[s] for s in seeds]
-        gained = [s for s in seeds if after[s]["success"] and not before[s]["success"]]
-        lost = [s for s in seeds if before[s]["success"] and not after[s]["success"]]
-        print(f"| {task} | {lab} | {rate(b)} | {rate(f)} | {len(gained)} {gained} | {len(lost)} {lost} | {cm(b)} | {cm(f)} |")
+        gained = [s[1] for s in seeds if after[s]["success"] and not before[s]["success"]]
+        lost = [s[1] for s in seeds if before[s]["success"] and not after[s]["success"]]
+        print(f"| {task} | {lab} | {rate(b)} | {rate(f)} | {len(gained)} {gained} | {len(lost)} {lost} | "
+              f"{cm(b)} | {cm(f)} |")
 
 
 if __name__ == "__main__":
