@@ -84,38 +84,42 @@ def main() -> None:
     ap.add_argument("--lora-rank", type=int, default=0, help="0: full fine-tuning")
     ap.add_argument("--lab", default="eval_kitchen")
     ap.add_argument("--check-lab", default="eval_garage")
-    ap.add_argument("--collect-lab", default=None, help="lab of the fine-tuning episodes (default --lab; a "
-                    "training lab is the control: as much extra training, none of the new lab's look)")
+    ap.add_argument("--collect-lab", default=None,
+                    help="lab(s) of the fine-tuning episodes, comma-separated, taking turns (default --lab); "
+                    "a training lab alone is the control "
+                    "(as much extra training, none of the new lab's look), "
+                    "the new lab plus a training lab mixes old data in")
     ap.add_argument("--seed", type=int, default=15, help="collection seed (the main job's is 0)")
     ap.add_argument("--reach-episodes", type=int, default=20)
     ap.add_argument("--check-episodes", type=int, default=10)
     ap.add_argument("--grasp-episodes", type=int, default=0, help="per object (cup, box); 0: no Grasp")
     a = ap.parse_args()
     a.collect_lab = a.collect_lab or a.lab
+    labs = tuple(a.collect_lab.split(","))
     run, out = a.run.resolve(), a.out.resolve()
     pipe = yaml.safe_load((run / "pipeline.yaml").read_text())
     tcfg_path = run / "train" / "config.yaml"
     tcfg = yaml.safe_load(tcfg_path.read_text())
     sim = pipe["collect"]["sim"]
     method = f"lora{a.lora_rank}" if a.lora_rank else "full"
-    variant = ("" if a.collect_lab == a.lab else f"{a.collect_lab}_") + f"n{a.episodes}_{method}_s{a.steps}"
-    work, data = out / variant, out / f"episodes_{a.collect_lab}_seed{a.seed}_n{a.episodes}"
+    variant = ("" if labs == (a.lab,) else "+".join(labs) + "_") + f"n{a.episodes}_{method}_s{a.steps}"
+    work, data = out / variant, out / f"episodes_{'+'.join(labs)}_seed{a.seed}_n{a.episodes}"
     timings_path = work / "timings.json"
     work.mkdir(parents=True, exist_ok=True)
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
 
     evals = [(a.lab, "reach", a.reach_episodes), (a.check_lab, "reach", a.check_episodes)]
     evals += [(a.lab, "grasp", a.grasp_episodes)] if a.grasp_episodes else []
-    collect_over = dict(episodes=a.episodes, labs=[a.collect_lab], allow_eval_labs=True, seed=a.seed,
+    collect_over = dict(episodes=a.episodes, labs=labs, allow_eval_labs=True, seed=a.seed,
                         workers=1, progress=False, min_seconds=pipe["collect"]["min_seconds"],
                         max_seconds=pipe["collect"]["max_seconds"])
     sim_over = {f"sim.{k}": sim[k] for k in ("image_size", "ext1_zoom", "tint_jitter", "control_hz")}
     sim_over["sim.texture_swap"] = 0.0  # the new lab keeps its own look
-    check_scene_seeds(CollectConfig(**{**collect_over, "labs": (a.collect_lab,)}),
+    check_scene_seeds(CollectConfig(**collect_over),
                       [SimEvalConfig(labs=(lab,), episodes=n) for lab, _, n in evals])
 
     # 1. collect (resumable: finished episodes are skipped)
-    over = {**collect_over, **sim_over, "out_dir": data / "episodes", "labs": f"[{a.collect_lab}]"}
+    over = {**collect_over, **sim_over, "out_dir": data / "episodes", "labs": f"[{','.join(labs)}]"}
     if "collect_s" not in timings:
         timings["collect_s"] = vjepa("sim", "collect", *(f"{k}={v}" for k, v in over.items()))
     # 2. encode with the main job's encoder and clip settings (re-running reuses encoded episodes)
