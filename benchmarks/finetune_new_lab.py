@@ -24,12 +24,12 @@ Measured (2-core shared CPU, 2026-11-30; the main job of notes/manipulation.md; 
     rollout loss 0.0487 -> 0.0415
 
     | task  | lab          | before        | after          | gained | lost | before (cm)  | after (cm)   |
-    | reach | eval_kitchen | 1/20 [1, 24]  | 11/20 [34, 74] | 10     | 0    | 22.9 ± 11.8  | 11.1 ± 13.7  |
-    | reach | eval_garage  | 3/10 [11, 60] | 1/10 [2, 40]   | 0      | 2    | 19.7 ± 12.4  | 35.6 ± 22.0  |
-    | grasp | eval_kitchen | 4/10 [17, 69] | 2/10 [6, 51]   | 2      | 4    | 1.9 ± 1.1    | 4.2 ± 3.0    |
+    | reach | eval_kitchen | 1/20 [1, 24]  | 11/20 [34, 74] | 10     | 0    | 22.9 ± 12.1  | 11.1 ± 14.1  |
+    | reach | eval_garage  | 3/10 [11, 60] | 1/10 [2, 40]   | 0      | 2    | 19.7 ± 13.1  | 35.6 ± 23.2  |
+    | grasp | eval_kitchen | 4/10 [17, 69] | 2/10 [6, 51]   | 2      | 4    | 1.9 ± 1.1    | 4.2 ± 3.2    |
 
 (success [Wilson 95 %]; gained / lost: scenes solved only after / only before; final distance
-to the goal, or to the expert's grasp point, mean ± std.)
+to the goal, or to the expert's grasp point, mean ± sample std.)
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def rate(eps: list[dict]) -> str:
 
 def cm(eps: list[dict]) -> str:
     d = 100 * np.array([e["distance"] for e in eps])
-    return f"{d.mean():.1f} ± {d.std():.1f}"
+    return f"{d.mean():.1f} ± {d.std(ddof=1):.1f}"  # sample std, as results.md
 
 
 def main() -> None:
