@@ -280,8 +280,8 @@ def main_job_camera(model: str | Path) -> dict[str, Any]:
             return {k: sim[k] for k in ("image_size", "ext1_zoom") if sim.get(k) is not None}
     run_config = path / "config.yaml"
     if run_config.is_file():
-        data = (yaml.safe_load(run_config.read_text()) or {}).get("data") or {}
-        root = ((data.get("dataset") or {}).get("droid") or {}).get("root")
+        dataset = ((yaml.safe_load(run_config.read_text()) or {}).get("data") or {}).get("dataset") or {}
+        root = (dataset.get("droid") or {}).get("root") if dataset.get("format") == "droid" else None
         # a relative root is read from the cwd, as training read it
         summary = Path(str(root)) / "summary.json" if root else None
         if summary is not None and summary.is_file():
