@@ -168,3 +168,23 @@ def test_task_plan_errors_name_the_key(capsys):
     assert "task_plan.fly: not a task" in capsys.readouterr().err
     assert main(["eval", "sim", "tiny:", "task_plan.reach.horizon=0"]) == 2
     assert "task_plan.reach" in capsys.readouterr().err
+
+
+def test_a_run_trained_on_sim_collect_data_is_evaluated_with_its_collection_camera(tmp_path):
+    """A training run outside a main job (e.g. fine-tuned on new `sim collect` episodes) gets the
+    camera its episodes were collected with, from the DROID root's summary.json (before: the
+    default zoom 1.0 and the model's input size, a different view than training's)."""
+    import vjepa_ac.sim  # noqa: F401  (MuJoCo's GL backend first)
+    from vjepa_ac.config import save_config
+    from vjepa_ac.eval.sim import main_job_camera
+    from vjepa_ac.train.config import TrainConfig
+
+    episodes = tmp_path / "episodes"
+    assert main(["sim", "collect", f"out_dir={episodes}", "episodes=1", "workers=1", "sim.image_size=48",
+                 "sim.ext1_zoom=0.7", "min_seconds=0.5", "max_seconds=0.5", "progress=false"]) == 0
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(load_config(TrainConfig, None, [f"data.dataset.droid.root={episodes}"]), run / "config.yaml")
+    assert main_job_camera(run) == {"image_size": 48, "ext1_zoom": 0.7}
+    (episodes / "summary.json").unlink()  # not sim-collected data: no camera to copy
+    assert main_job_camera(run) == {}

@@ -84,3 +84,19 @@ def test_two_collections_write_the_same_episodes(tmp_path):
     assert files[0] == files[1] and len(files[0]) == 6  # metadata, trajectory, MP4 of each episode
     for rel in files[0]:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+
+
+def test_episode_start_names_the_scene_collect_episode_resets(sim, tmp_path):
+    """``episode_start``'s scene seed is the one the written episode starts from: a study can check
+    collected scenes against evaluation seeds (benchmarks/finetune_new_lab.py)."""
+    from vjepa_ac.sim.collect import CollectConfig, collect_episode, episode_start
+
+    cfg = CollectConfig(out_dir=str(tmp_path), seed=3, min_seconds=0.5, max_seconds=0.5, sim=sim.cfg)
+    written = collect_episode(sim, cfg, 1)
+    rng, n_steps, scene_seed = episode_start(cfg, 1)
+    assert n_steps == written["steps"] == 2 and 0 <= scene_seed < 2**31
+    assert episode_start(cfg, 1)[2] == scene_seed != episode_start(cfg, 2)[2]
+    with h5py.File(tmp_path / written["folder"] / L.TRAJECTORY_FILE) as f:
+        first = f[L.CARTESIAN_KEY][0]
+    np.testing.assert_allclose(sim.reset(scene_seed).state[:6], first, atol=1e-6)
+    assert not np.allclose(sim.reset(scene_seed + 1).state[:6], first, atol=1e-6)

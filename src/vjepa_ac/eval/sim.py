@@ -279,17 +279,30 @@ def markdown_report(header: dict, rows: list[dict]) -> str:
 
 
 def main_job_camera(model: str | Path) -> dict[str, Any]:
-    """The camera the main job collected its training data with (``image_size`` px, ``ext1_zoom``),
-    read from ``pipeline.yaml`` when ``model`` is a main job's work_dir or its ``train`` run;
-    ``{}`` for any other model. Evaluating with the same framing as training matters: the zoom
-    changes every frame."""
+    """The camera a model's training data was collected with (``image_size`` px, ``ext1_zoom``):
+    from ``pipeline.yaml`` when ``model`` is a main job's work_dir or its ``train`` run, else,
+    for a training run folder whose ``config.yaml`` names a DROID root written by ``vjepa-ac sim
+    collect`` (a run fine-tuned on new sim episodes, notes/finetune.md), from that root's
+    ``summary.json``; ``{}`` for any other model. Evaluating with the same framing as training
+    matters: the zoom changes every frame."""
     import yaml
 
     path = Path(str(model))
+    if not path.is_dir():
+        return {}
     for folder in (path, path.parent):
         saved = folder / "pipeline.yaml"
-        if path.is_dir() and saved.is_file():
+        if saved.is_file():
             sim = ((yaml.safe_load(saved.read_text()) or {}).get("collect") or {}).get("sim") or {}
+            return {k: sim[k] for k in ("image_size", "ext1_zoom") if sim.get(k) is not None}
+    run_config = path / "config.yaml"
+    if run_config.is_file():
+        dataset = ((yaml.safe_load(run_config.read_text()) or {}).get("data") or {}).get("dataset") or {}
+        root = (dataset.get("droid") or {}).get("root") if dataset.get("format") == "droid" else None
+        # a relative root is read from the cwd, as training read it
+        summary = Path(str(root)) / "summary.json" if root else None
+        if summary is not None and summary.is_file():
+            sim = (json.loads(summary.read_text()).get("config") or {}).get("sim") or {}
             return {k: sim[k] for k in ("image_size", "ext1_zoom") if sim.get(k) is not None}
     return {}
 

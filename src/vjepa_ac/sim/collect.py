@@ -104,6 +104,15 @@ def episode_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, index]))
 
 
+def episode_start(cfg: CollectConfig, index: int) -> tuple[np.random.Generator, int, int]:
+    """Episode ``index``'s generator (after its first draws), control steps and scene seed (the
+    ``FrankaSim.reset`` seed, in [0, 2**31)): lets a study check that no collected scene is an
+    evaluation scene (the eval resets with seeds ``sim.seed + 1000 k + i``, sim/evaluate.py)."""
+    rng = episode_rng(cfg.seed, index)
+    n_steps = round(rng.uniform(cfg.min_seconds, cfg.max_seconds) * cfg.sim.control_hz)
+    return rng, n_steps, int(rng.integers(2**31))
+
+
 def episode_time(cfg: CollectConfig, index: int) -> datetime:
     return datetime.fromisoformat(cfg.start_time) + timedelta(minutes=index)
 
@@ -170,9 +179,8 @@ def _graspable(sim: FrankaSim, name: str) -> bool:
 def collect_episode(sim: FrankaSim, cfg: CollectConfig, index: int) -> dict:
     """Roll out and write episode ``index`` with ``sim`` (already built for its lab); returns its summary."""
     t0 = time.perf_counter()
-    rng = episode_rng(cfg.seed, index)
-    n_steps = round(rng.uniform(cfg.min_seconds, cfg.max_seconds) * sim.cfg.control_hz)
-    obs = sim.reset(int(rng.integers(2**31)))
+    rng, n_steps, scene_seed = episode_start(replace(cfg, sim=sim.cfg), index)
+    obs = sim.reset(scene_seed)
     log: list[dict] = []
     script = episode_script(sim, rng, cfg, log)
     cams = sim.cfg.cameras
