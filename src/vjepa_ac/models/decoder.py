@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from vjepa_ac.atomic import atomic_open
 from vjepa_ac.config import ConfigError, require
 from vjepa_ac.models.blocks import Block, init_vit_weights
+from vjepa_ac.models.patch_grid import PatchGrid
 from vjepa_ac.models.predictor import normalize_reps
 from vjepa_ac.models.rope import grid_positions, rope_table
 
@@ -34,7 +35,7 @@ DECODER_FORMAT = "vjepa_ac.decoder/1"
 
 
 @dataclass
-class DecoderConfig:
+class DecoderConfig(PatchGrid):
     """The decoder's architecture; ``embed_dim``, ``img_size`` and ``patch_size`` are the encoder's."""
 
     embed_dim: int = 1024  # D of the features it reads (the encoder's width)
@@ -46,16 +47,11 @@ class DecoderConfig:
     mlp_ratio: float = 4.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.img_size, (tuple, list)):
-            require(self, "img_size", len(self.img_size) == 2, "a side or (height, width)")
-            h, w = (int(v) for v in self.img_size)
-            self.img_size = h if h == w else (h, w)
+        self._normalize_img_size()
         for key in ("embed_dim", "patch_size", "width", "depth", "num_heads"):
             require(self, key, getattr(self, key) >= 1, ">= 1")
         require(self, "mlp_ratio", 0 < self.mlp_ratio < 1e3, "in (0, 1000)")
-        if any(v % self.patch_size for v in self.size_hw):
-            raise ConfigError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}",
-                              key="img_size")
+        self._require_whole_patches()
         if self.width % self.num_heads:
             raise ConfigError(f"width {self.width} is not divisible by num_heads {self.num_heads}", key="width")
 
@@ -65,20 +61,6 @@ class DecoderConfig:
         (width, depth, num_heads, mlp_ratio) for the decoder itself."""
         return cls(embed_dim=encoder_cfg.embed_dim, img_size=encoder_cfg.img_size,
                    patch_size=encoder_cfg.patch_size, **arch)
-
-    @property
-    def size_hw(self) -> tuple[int, int]:
-        return (self.img_size, self.img_size) if isinstance(self.img_size, int) else tuple(self.img_size)
-
-    @property
-    def grid_hw(self) -> tuple[int, int]:
-        h, w = self.size_hw
-        return h // self.patch_size, w // self.patch_size
-
-    @property
-    def tokens_per_frame(self) -> int:
-        gh, gw = self.grid_hw
-        return gh * gw
 
 
 class FrameDecoder(nn.Module):

@@ -16,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from vjepa_ac.config import ConfigError, require
 from vjepa_ac.models.blocks import Block, init_vit_weights
+from vjepa_ac.models.patch_grid import PatchGrid
 from vjepa_ac.models.rope import grid_positions, rope_table
 
 # Named sizes: width, depth, heads, MLP ratio. ViT-L/H/g are the released V-JEPA 2 encoders.
@@ -30,7 +31,7 @@ ENCODER_PRESETS: dict[str, dict] = {
 
 
 @dataclass
-class EncoderConfig:
+class EncoderConfig(PatchGrid):
     """V-JEPA 2 ViT. ``preset`` fills width/depth/heads/mlp_ratio; explicit fields must agree."""
 
     # px: the input size the encoder is used at, a square side or (height, width) like the public
@@ -49,17 +50,13 @@ class EncoderConfig:
     activation_checkpointing: bool = False
 
     def __post_init__(self):
-        if isinstance(self.img_size, (tuple, list)):
-            require(self, "img_size", len(self.img_size) == 2, "a side or (height, width)")
-            h, w = (int(v) for v in self.img_size)
-            self.img_size = h if h == w else (h, w)
+        self._normalize_img_size()
         for key in ("patch_size", "embed_dim", "depth", "num_heads", "tubelet_size"):
             require(self, key, getattr(self, key) >= 1, ">= 1")
         require(self, "img_size", min(self.size_hw) >= 1, ">= 1 px")
         require(self, "mlp_ratio", 0 < self.mlp_ratio < 1e3, "in (0, 1000)")
         require(self, "norm_eps", 0 < self.norm_eps < 1, "in (0, 1)")
-        if any(v % self.patch_size for v in self.size_hw):
-            raise ConfigError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}", key="img_size")
+        self._require_whole_patches()
         if self.embed_dim % self.num_heads:
             raise ConfigError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}", key="embed_dim")
 
@@ -70,29 +67,12 @@ class EncoderConfig:
         return cls(**{**ENCODER_PRESETS[name], **overrides})
 
     @property
-    def size_hw(self) -> tuple[int, int]:
-        """(height, width) in px."""
-        return (self.img_size, self.img_size) if isinstance(self.img_size, int) else tuple(self.img_size)
-
-    @property
-    def grid_hw(self) -> tuple[int, int]:
-        """Patches per column and per row: (H / p, W / p)."""
-        h, w = self.size_hw
-        return h // self.patch_size, w // self.patch_size
-
-    @property
     def grid(self) -> int:
         """Patches per side (16 at 256 px); square sizes only (use ``grid_hw`` otherwise)."""
         gh, gw = self.grid_hw
         if gh != gw:
             raise ValueError(f"img_size {self.img_size} is not square: use grid_hw {self.grid_hw}")
         return gh
-
-    @property
-    def tokens_per_frame(self) -> int:
-        """N: tokens of one frame in the AC per-frame encoding (H/p x W/p)."""
-        gh, gw = self.grid_hw
-        return gh * gw
 
 
 class PatchEmbed3D(nn.Module):
