@@ -102,9 +102,7 @@ class EvalSimConfig:
 
     def oracle_cfg(self, task: str | None = None) -> SearchConfig:
         """The oracle's planner config for ``task``: the planner's, with ``oracle_plan`` on top."""
-        where = "plan" if task not in self.task_plan else f"task_plan.{task}"
-        return PlannerSpec(self.planner, self.planner_config,
-                           {**self.plan, **self.task_plan.get(task, {}), **self.oracle_plan}).resolve(where)
+        return self._resolve(task, self.oracle_plan)
 
     @property
     def planner_spec(self) -> PlannerSpec:
@@ -114,10 +112,14 @@ class EvalSimConfig:
     def planner_cfg(self, task: str | None = None) -> SearchConfig:
         """The planner's config for ``task`` (None: every task without ``task_plan`` overrides):
         ``planner`` defaults <- ``planner_config`` <- ``plan`` <- ``task_plan[task]``."""
-        if task not in self.task_plan:
-            return self.planner_spec.resolve()
-        return PlannerSpec(self.planner, self.planner_config,
-                           {**self.plan, **self.task_plan[task]}).resolve(f"task_plan.{task}")
+        return self._resolve(task)
+
+    def _resolve(self, task: str | None, last: dict[str, Any] | None = None) -> SearchConfig:
+        """``plan`` <- ``task_plan[task]`` <- ``last`` over the planner's defaults and file; errors
+        name ``task_plan.<task>`` when the task has its own overrides, else ``plan``."""
+        overrides = {**self.plan, **self.task_plan.get(task, {}), **(last or {})}
+        where = f"task_plan.{task}" if task in self.task_plan else "plan"
+        return PlannerSpec(self.planner, self.planner_config, overrides).resolve(where)
 
 
 class PlannerPolicy:
@@ -287,14 +289,16 @@ def main_job_camera(model: str | Path) -> dict[str, Any]:
     matters: the zoom changes every frame."""
     import yaml
 
+    def camera(sim: dict) -> dict[str, Any]:
+        return {k: sim[k] for k in ("image_size", "ext1_zoom") if sim.get(k) is not None}
+
     path = Path(str(model))
     if not path.is_dir():
         return {}
     for folder in (path, path.parent):
         saved = folder / "pipeline.yaml"
         if saved.is_file():
-            sim = ((yaml.safe_load(saved.read_text()) or {}).get("collect") or {}).get("sim") or {}
-            return {k: sim[k] for k in ("image_size", "ext1_zoom") if sim.get(k) is not None}
+            return camera(((yaml.safe_load(saved.read_text()) or {}).get("collect") or {}).get("sim") or {})
     run_config = path / "config.yaml"
     if run_config.is_file():
         dataset = ((yaml.safe_load(run_config.read_text()) or {}).get("data") or {}).get("dataset") or {}
@@ -302,8 +306,7 @@ def main_job_camera(model: str | Path) -> dict[str, Any]:
         # a relative root is read from the cwd, as training read it
         summary = Path(str(root)) / "summary.json" if root else None
         if summary is not None and summary.is_file():
-            sim = (json.loads(summary.read_text()).get("config") or {}).get("sim") or {}
-            return {k: sim[k] for k in ("image_size", "ext1_zoom") if sim.get(k) is not None}
+            return camera((json.loads(summary.read_text()).get("config") or {}).get("sim") or {})
     return {}
 
 
