@@ -37,6 +37,7 @@ from vjepa_ac.config import ConfigError, require, require_seed, save_config, to_
 from vjepa_ac.data.features import FeatureCache
 from vjepa_ac.data.frame_pairs import FramePairs, read_pairs
 from vjepa_ac.data.index import DataConfig
+from vjepa_ac.load import resolve_device
 from vjepa_ac.models.decoder import DecoderConfig, FrameDecoder, save_decoder
 from vjepa_ac.models.encoder import EncoderConfig
 
@@ -126,10 +127,6 @@ def reconstruction_scores(decoder: FrameDecoder, pairs: FramePairs, batch: int =
     return out
 
 
-def _resolve_device(name: str) -> torch.device:
-    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
-
-
 def _subset(pairs: FramePairs, n: int) -> FramePairs:
     """At most ``n`` frames spread evenly over ``pairs`` (a deterministic choice)."""
     if len(pairs) <= n:
@@ -172,7 +169,7 @@ def train_decoder(cfg: DecoderTrainConfig) -> dict[str, Any]:
     if dcfg.size_hw != tuple(train_pairs.frames.shape[-2:]):
         raise ConfigError(f"{cache.root}: frames are {tuple(train_pairs.frames.shape[-2:])} px but the encoder's "
                           f"img_size is {enc.img_size}; the decoder reads features of the encoder's own size")
-    device = _resolve_device(cfg.device)
+    device = resolve_device(cfg.device)
     decoder = FrameDecoder(dcfg).to(device)
     decay = [p for n, p in decoder.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in decoder.named_parameters() if p.ndim < 2]
@@ -266,7 +263,7 @@ def evaluate_decoder(decoder_path: str | Path, features: str | Path, data: DataC
     cache's encoder is not the decoder's. ``out``: also write a sample grid PNG there."""
     from vjepa_ac.models.decoder import load_decoder
 
-    decoder, meta = load_decoder(decoder_path, _resolve_device(device))
+    decoder, meta = load_decoder(decoder_path, resolve_device(device))
     cache = FeatureCache(features)
     mine = meta.get("encoder", {}).get("weights_sha256")
     theirs = cache.manifest["encoder"]["weights_sha256"]
