@@ -70,9 +70,12 @@ class EncoderInit:
 
 def _collect() -> CollectConfig:
     # tint_jitter: per-episode table/floor/wall colours, so that the held-out labs' looks are not new;
-    # texture_swap: per surface, half the episodes get another training texture (domain randomisation);
+    # texture_swap: per surface, half the episodes get another texture (domain randomisation), from the
+    # training labs' and 24 procedural ones (random colours and patterns); light_dir_swap: half the
+    # episodes light the scene from any side (where the arm's shadow falls); notes/manipulation.md, run F;
     # ext1_zoom: the workspace fills more of the frame (gripper and objects cover more tokens)
-    return CollectConfig(episodes=600, sim=SimConfig(image_size=128, tint_jitter=0.35, texture_swap=0.5, ext1_zoom=0.8),
+    return CollectConfig(episodes=600, sim=SimConfig(image_size=128, tint_jitter=0.35, texture_swap=0.5,
+                                                     procedural_textures=24, light_dir_swap=0.5, ext1_zoom=0.8),
                          min_seconds=10.0, max_seconds=20.0)
 
 

@@ -1,6 +1,7 @@
 """FrankaSim: DROID's state/action conventions, reproducibility, gripper, cameras."""
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -201,6 +202,32 @@ def test_texture_swap_is_validated():
         SimConfig(texture_swap=1.5)
 
 
+def test_brightness_jitter_scales_each_surface_as_a_whole_and_keeps_other_draws():
+    plain = FrankaSim(SimConfig(lab="train_office", image_size=64, tint_jitter=0.3, texture_swap=0.5))
+    shaded = FrankaSim(SimConfig(lab="train_office", image_size=64, tint_jitter=0.3, texture_swap=0.5,
+                                 brightness_jitter=0.6))
+    try:
+        darker = 0
+        for seed in range(6):
+            a, b = plain.sample_layout(np.random.default_rng(seed)), shaded.sample_layout(np.random.default_rng(seed))
+            np.testing.assert_array_equal(a.arm_qpos, b.arm_qpos)
+            assert a.surface_textures == b.surface_textures  # drawn before the brightness
+            for k, tint in a.material_tints.items():
+                ratio = b.material_tints[k] / tint  # one factor for the three channels
+                np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)
+                assert 0.4 <= ratio[0] <= 1.6
+                darker += ratio[0] < 0.8
+            if seed == 0:
+                i0, i1 = shaded.reset(layout=b).image, plain.reset(layout=a).image
+                assert np.abs(i0.astype(int) - i1.astype(int)).mean() > 1.0
+        assert darker > 0
+        with pytest.raises(ValueError, match="brightness_jitter"):
+            SimConfig(brightness_jitter=1.0)
+    finally:
+        plain.close()
+        shaded.close()
+
+
 def test_snapshot_restore_replays_the_same_steps(sim):
     sim.reset(seed=4, render=False)
     action = np.array([0.03, -0.02, -0.04, 0.0, 0.0, 0.1, 0.5])
@@ -220,3 +247,40 @@ def test_ext1_zoom_scales_the_field_of_view():
         assert zoomed.lab.ext1.fovy == pytest.approx(0.5 * get_lab("eval_garage").ext1.fovy)
     with pytest.raises(ValueError, match="ext1_zoom"):
         SimConfig(ext1_zoom=0.0)
+
+
+def test_light_dir_swap_draws_any_azimuth_and_keeps_other_draws():
+    plain = FrankaSim(SimConfig(lab="train_office", image_size=64, tint_jitter=0.3))
+    lit = FrankaSim(SimConfig(lab="train_office", image_size=64, tint_jitter=0.3, light_dir_swap=1.0))
+    try:
+        quadrants = set()
+        for seed in range(12):
+            a, b = plain.sample_layout(np.random.default_rng(seed)), lit.sample_layout(np.random.default_rng(seed))
+            np.testing.assert_array_equal(a.arm_qpos, b.arm_qpos)
+            for k in a.material_tints:  # drawn before the light
+                np.testing.assert_array_equal(a.material_tints[k], b.material_tints[k])
+            assert b.light_dir[2] == -1.0 and 0.1 <= np.hypot(*b.light_dir[:2]) <= 0.6
+            quadrants.add((b.light_dir[0] > 0, b.light_dir[1] > 0))
+        assert len(quadrants) == 4  # the office's own light falls from one quadrant only
+        b = lit.sample_layout(np.random.default_rng(0))
+        lit.reset(layout=b, render=False)
+        np.testing.assert_allclose(lit.model.light_dir[lit.model.light("main").id], b.light_dir / np.linalg.norm(b.light_dir))
+        with pytest.raises(ValueError, match="light_dir_swap"):
+            SimConfig(light_dir_swap=1.5)
+    finally:
+        plain.close()
+        lit.close()
+
+
+def test_procedural_textures_join_the_swap_pool_and_render():
+    from vjepa_ac.sim.labs import PROCEDURAL_TEXTURES, RANDOMIZATION_TEXTURES
+
+    with pytest.raises(ValueError, match="procedural_textures"):
+        SimConfig(procedural_textures=len(PROCEDURAL_TEXTURES) + 1)
+    with FrankaSim(SimConfig(lab="train_office", image_size=64, texture_swap=1.0, procedural_textures=3)) as sim:
+        assert sim._texture_pool == RANDOMIZATION_TEXTURES + ("proc-00", "proc-01", "proc-02")
+        layout = sim.sample_layout(np.random.default_rng(0))
+        own = sim.reset(layout=replace(layout, surface_textures={})).image
+        checker = sim.reset(layout=replace(layout, surface_textures={"table": "proc-00"})).image
+        assert sim.model.geom_matid[sim.model.geom("table").id] == sim.model.material("table_pool_proc-00").id
+        assert np.abs(checker.astype(int) - own.astype(int)).mean() > 5.0

@@ -21,7 +21,7 @@ import mujoco
 import numpy as np
 
 from vjepa_ac.sim.controller import DLSIK, IKConfig
-from vjepa_ac.sim.labs import RANDOMIZATION_TEXTURES, LabSpec, get_lab
+from vjepa_ac.sim.labs import PROCEDURAL_TEXTURES, RANDOMIZATION_TEXTURES, LabSpec, get_lab
 from vjepa_ac.sim.robot import ARM_JOINTS, EE_SITE, HOME_QPOS, Gripper
 from vjepa_ac.sim.rotations import euler_to_mat, mat_to_euler, yaw_quat
 from vjepa_ac.sim.scene import (
@@ -63,6 +63,15 @@ class SimConfig:
     # probability, per surface (table, floor, walls) and episode, of swapping the lab's texture for
     # one drawn from labs.RANDOMIZATION_TEXTURES (never a held-out lab's); 0: the lab's own
     texture_swap: float = 0.0
+    # how many of labs.PROCEDURAL_TEXTURES (random colours and patterns) join that pool (0-24)
+    procedural_textures: int = 0
+    # relative jitter of each surface's brightness per episode (one factor for all three channels,
+    # on top of tint_jitter): darker and lighter tables, floors and walls than any training lab's
+    brightness_jitter: float = 0.0
+    # probability per episode of drawing the main light's direction anew (domain randomisation): any
+    # azimuth, the horizontal part 0.1-0.6 of the vertical one (the labs': 0.3-0.6). The light's
+    # direction decides where the arm's shadow falls, a large part of each frame; 0: the lab's own
+    light_dir_swap: float = 0.0
     ext1_pos: tuple[float, float, float] | None = None  # m, overrides the lab's ext1 camera position
     ext1_target: tuple[float, float, float] | None = None  # m, overrides the point ext1 looks at
     ext1_fovy: float | None = None  # deg, overrides ext1's vertical field of view
@@ -92,6 +101,12 @@ class SimConfig:
             raise ValueError(f"tint_jitter must be in [0, 1), got {self.tint_jitter}")
         if not 0.0 <= self.texture_swap <= 1.0:
             raise ValueError(f"texture_swap must be in [0, 1], got {self.texture_swap}")
+        if not 0 <= self.procedural_textures <= len(PROCEDURAL_TEXTURES):
+            raise ValueError(f"procedural_textures must be in [0, {len(PROCEDURAL_TEXTURES)}], got {self.procedural_textures}")
+        if not 0.0 <= self.brightness_jitter < 1.0:
+            raise ValueError(f"brightness_jitter must be in [0, 1), got {self.brightness_jitter}")
+        if not 0.0 <= self.light_dir_swap <= 1.0:
+            raise ValueError(f"light_dir_swap must be in [0, 1], got {self.light_dir_swap}")
         if not 0.2 <= self.ext1_zoom <= 2.0:
             raise ValueError(f"ext1_zoom must be in [0.2, 2], got {self.ext1_zoom}")
 
@@ -200,7 +215,8 @@ class FrankaSim:
         self.cfg = cfg
         self.lab: LabSpec = _with_camera_overrides(get_lab(cfg.lab), cfg)
         # textures the surfaces can be switched to per episode (compiled in only when swaps are on)
-        self._texture_pool = RANDOMIZATION_TEXTURES if cfg.texture_swap > 0 else ()
+        self._texture_pool = (RANDOMIZATION_TEXTURES + tuple(PROCEDURAL_TEXTURES)[: cfg.procedural_textures]
+                              if cfg.texture_swap > 0 else ())
         self.model, robot = compile_scene(
             self.lab, cfg.gripper, decimate=cfg.decimate, cache_dir=cfg.mesh_cache_dir or None,
             offscreen_size=cfg.image_size, physics_dt=cfg.physics_dt,
@@ -274,6 +290,14 @@ class FrankaSim:
             for surface in SURFACES:
                 if rng.random() < self.cfg.texture_swap:
                     layout.surface_textures[surface] = str(self._texture_pool[rng.integers(len(self._texture_pool))])
+        if self.cfg.randomize and self.cfg.brightness_jitter > 0:  # drawn last, for the same reason
+            b = self.cfg.brightness_jitter
+            for name in _TINTED_MATERIALS:
+                layout.material_tints[name] = layout.material_tints.get(name, np.ones(3)) * (1.0 + rng.uniform(-b, b))
+        if self.cfg.randomize and self.cfg.light_dir_swap > 0:  # drawn last, for the same reason
+            if rng.random() < self.cfg.light_dir_swap:
+                azimuth, horizontal = rng.uniform(0.0, 2 * np.pi), rng.uniform(0.1, 0.6)
+                layout.light_dir = np.array([horizontal * np.cos(azimuth), horizontal * np.sin(azimuth), -1.0])
         return layout
 
     def reset(self, seed: int | None = None, layout: Layout | None = None, render: bool = True) -> Observation:

@@ -190,6 +190,40 @@ RANDOMIZATION_TEXTURES: tuple[str, ...] = tuple(sorted(
 ))
 
 
+
+@dataclass(frozen=True)
+class ProceduralTexture:
+    """A MuJoCo builtin 2D texture (no file): a pattern in two colours."""
+
+    builtin: Literal["checker", "gradient", "flat"]
+    rgb1: tuple[float, float, float]
+    rgb2: tuple[float, float, float]
+    mark: Literal["none", "random"] = "none"  # "random": speckles of ``markrgb`` over ``random`` of the pixels
+    markrgb: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    random: float = 0.0
+
+
+def _procedural_textures(n: int = 24, seed: int = 17) -> dict[str, ProceduralTexture]:
+    """``n`` textures of random colours and patterns (checkers, gradients, speckled flats), fixed by
+    ``seed``: colours drawn uniformly over the RGB cube, so no lab's look is aimed at."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rgb = lambda: tuple(round(float(v), 3) for v in rng.uniform(0.0, 1.0, 3))
+    out = {}
+    for i in range(n):
+        kind = ("checker", "gradient", "flat")[i % 3]
+        c1, c2, c3 = rgb(), rgb(), rgb()
+        out[f"proc-{i:02d}"] = (ProceduralTexture(kind, c1, c2, "random", c3, round(float(rng.uniform(0.05, 0.3)), 3))
+                                if kind == "flat" else ProceduralTexture(kind, c1, c2))
+    return out
+
+
+# Procedural textures that ``SimConfig.procedural_textures`` adds to the swap pool: robosuite has no
+# more textures that no lab uses, and the kitchen's Reach failures follow its textures (issue 17).
+PROCEDURAL_TEXTURES: dict[str, ProceduralTexture] = _procedural_textures()
+
+
 def get_lab(name: str) -> LabSpec:
     if name not in LABS:
         raise KeyError(f"unknown lab {name!r}; known labs: train {list(TRAIN_LABS)}, eval {list(EVAL_LABS)}, "

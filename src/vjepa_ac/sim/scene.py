@@ -15,7 +15,7 @@ import mujoco
 import numpy as np
 
 from vjepa_ac.sim.assets import decimate_visual_meshes, default_cache_dir, texture_file
-from vjepa_ac.sim.labs import CameraPlacement, LabSpec
+from vjepa_ac.sim.labs import PROCEDURAL_TEXTURES, CameraPlacement, LabSpec
 from vjepa_ac.sim.robot import Gripper, RobotParts, build_panda
 from vjepa_ac.sim.rotations import look_at_mat, mat_to_quat
 
@@ -124,7 +124,13 @@ def _texture_pool_xml(texture_pool: tuple[str, ...]) -> str:
     """A texture per pool entry and, per surface, a material using it (``pool_material``)."""
     parts = []
     for name in texture_pool:
-        parts.append(f'<texture name="pool_{name}" type="2d" file="{texture_file(name)}"/>')
+        proc = PROCEDURAL_TEXTURES.get(name)
+        if proc is None:
+            parts.append(f'<texture name="pool_{name}" type="2d" file="{texture_file(name)}"/>')
+        else:
+            parts.append(f'<texture name="pool_{name}" type="2d" builtin="{proc.builtin}" rgb1="{_fmt(proc.rgb1)}" '
+                         f'rgb2="{_fmt(proc.rgb2)}" mark="{proc.mark}" markrgb="{_fmt(proc.markrgb)}" '
+                         f'random="{proc.random:g}" width="128" height="128"/>')
         parts += [f'<material name="{pool_material(s, name)}" texture="pool_{name}" texrepeat="{_TEXREPEAT[s]}" '
                   'texuniform="true"/>' for s in SURFACES]
     return "\n    ".join(parts)
