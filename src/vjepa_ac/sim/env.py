@@ -61,7 +61,8 @@ class SimConfig:
     # widens the appearance of training labs so features generalise to unseen ones
     tint_jitter: float = 0.0
     # probability, per surface (table, floor, walls) and episode, of swapping the lab's texture for
-    # one drawn from labs.RANDOMIZATION_TEXTURES (never a held-out lab's); 0: the lab's own
+    # one drawn from labs.RANDOMIZATION_TEXTURES (never a held-out lab's) and the procedural ones
+    # below; 0: the lab's own
     texture_swap: float = 0.0
     # how many of labs.PROCEDURAL_TEXTURES (random colours and patterns) join that pool (0-24)
     procedural_textures: int = 0
@@ -69,7 +70,7 @@ class SimConfig:
     # on top of tint_jitter): darker and lighter tables, floors and walls than any training lab's
     brightness_jitter: float = 0.0
     # probability per episode of drawing the main light's direction anew (domain randomisation): any
-    # azimuth, the horizontal part 0.1-0.6 of the vertical one (the labs': 0.3-0.6). The light's
+    # azimuth, the horizontal part 0.1-0.6 of the vertical one (the labs': 0.36-0.51). The light's
     # direction decides where the arm's shadow falls, a large part of each frame; 0: the lab's own
     light_dir_swap: float = 0.0
     ext1_pos: tuple[float, float, float] | None = None  # m, overrides the lab's ext1 camera position

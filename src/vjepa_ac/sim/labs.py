@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 DistractorShape = Literal["bottle", "bowl", "book", "ball", "can", "block"]
 
 
@@ -190,7 +192,6 @@ RANDOMIZATION_TEXTURES: tuple[str, ...] = tuple(sorted(
 ))
 
 
-
 @dataclass(frozen=True)
 class ProceduralTexture:
     """A MuJoCo builtin 2D texture (no file): a pattern in two colours."""
@@ -206,8 +207,6 @@ class ProceduralTexture:
 def _procedural_textures(n: int = 24, seed: int = 17) -> dict[str, ProceduralTexture]:
     """``n`` textures of random colours and patterns (checkers, gradients, speckled flats), fixed by
     ``seed``: colours drawn uniformly over the RGB cube, so no lab's look is aimed at."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     rgb = lambda: tuple(round(float(v), 3) for v in rng.uniform(0.0, 1.0, 3))
     out = {}
