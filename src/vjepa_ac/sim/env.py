@@ -103,7 +103,8 @@ class SimConfig:
         if not 0.0 <= self.texture_swap <= 1.0:
             raise ValueError(f"texture_swap must be in [0, 1], got {self.texture_swap}")
         if not 0 <= self.procedural_textures <= len(PROCEDURAL_TEXTURES):
-            raise ValueError(f"procedural_textures must be in [0, {len(PROCEDURAL_TEXTURES)}], got {self.procedural_textures}")
+            raise ValueError(f"procedural_textures must be in [0, {len(PROCEDURAL_TEXTURES)}], "
+                             f"got {self.procedural_textures}")
         if not 0.0 <= self.brightness_jitter < 1.0:
             raise ValueError(f"brightness_jitter must be in [0, 1), got {self.brightness_jitter}")
         if not 0.0 <= self.light_dir_swap <= 1.0:
@@ -294,7 +295,8 @@ class FrankaSim:
         if self.cfg.randomize and self.cfg.brightness_jitter > 0:  # drawn last, for the same reason
             b = self.cfg.brightness_jitter
             for name in _TINTED_MATERIALS:
-                layout.material_tints[name] = layout.material_tints.get(name, np.ones(3)) * (1.0 + rng.uniform(-b, b))
+                tint = layout.material_tints.get(name, np.ones(3))
+                layout.material_tints[name] = tint * (1.0 + rng.uniform(-b, b))
         if self.cfg.randomize and self.cfg.light_dir_swap > 0:  # drawn last, for the same reason
             if rng.random() < self.cfg.light_dir_swap:
                 azimuth, horizontal = rng.uniform(0.0, 2 * np.pi), rng.uniform(0.1, 0.6)

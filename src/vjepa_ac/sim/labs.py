@@ -213,8 +213,11 @@ def _procedural_textures(n: int = 24, seed: int = 17) -> dict[str, ProceduralTex
     for i in range(n):
         kind = ("checker", "gradient", "flat")[i % 3]
         c1, c2, c3 = rgb(), rgb(), rgb()
-        out[f"proc-{i:02d}"] = (ProceduralTexture(kind, c1, c2, "random", c3, round(float(rng.uniform(0.05, 0.3)), 3))
-                                if kind == "flat" else ProceduralTexture(kind, c1, c2))
+        if kind == "flat":  # speckle density drawn for flats only (the pool the main job was measured with)
+            speckles = round(float(rng.uniform(0.05, 0.3)), 3)
+            out[f"proc-{i:02d}"] = ProceduralTexture(kind, c1, c2, "random", c3, speckles)
+        else:
+            out[f"proc-{i:02d}"] = ProceduralTexture(kind, c1, c2)
     return out
 
 
