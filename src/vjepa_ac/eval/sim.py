@@ -327,18 +327,22 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     )
     pictures = _episode_pictures(model, served, cfg)
     tasks_planned = [t for t in cfg.task_plan if t in sim_cfg.tasks]  # with their own planner settings
-    task_cfgs = {t: cfg.planner_cfg(t) for t in tasks_planned}
+    if tasks_planned:
+        planner_policy = PolicyFactory(lambda task: PlannerPolicy(
+            Planner(served.world_model, cfg.planner_cfg(task.cfg.name), cfg.mpc),
+            pictures=pictures, calibration=calibration))
+    else:
+        planner_policy = PlannerPolicy(Planner(served.world_model, planner_cfg, cfg.mpc),
+                                       pictures=pictures, calibration=calibration)
     policies: dict[str, tuple[Any, dict]] = {
         cfg.name: (
-            PolicyFactory(lambda task: PlannerPolicy(
-                Planner(served.world_model, task_cfgs.get(task.cfg.name, planner_cfg), cfg.mpc),
-                pictures=pictures, calibration=calibration)),
+            planner_policy,
             dict(
                 kind=cfg.planner,
                 model_id=served.model_id,
                 planner_type=type(planner_cfg).__name__,
                 planner_config=to_dict(planner_cfg),
-                **_task_planner_configs(task_cfgs),
+                **_task_planner_configs(cfg.planner_cfg, tasks_planned),
                 mpc=to_dict(cfg.mpc),
                 **({} if calibration is None else {"calibration": calibration.summary()}),
             ),
@@ -346,13 +350,11 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     }
     if cfg.oracle:
         oracle_cfg = cfg.oracle_cfg()
-        oracle_task_cfgs = {t: cfg.oracle_cfg(t) for t in tasks_planned}
         policies["oracle"] = (
-            PolicyFactory(lambda task: PlannerPolicy(Planner(
-                SimOracleModel(task, served.world_model), oracle_task_cfgs.get(task.cfg.name, oracle_cfg),
-                cfg.mpc))),
+            PolicyFactory(lambda task: PlannerPolicy(Planner(SimOracleModel(task, served.world_model),
+                                                             cfg.oracle_cfg(task.cfg.name), cfg.mpc))),
             dict(kind="oracle", model_id=served.model_id, planner_type=type(oracle_cfg).__name__,
-                 planner_config=to_dict(oracle_cfg), **_task_planner_configs(oracle_task_cfgs),
+                 planner_config=to_dict(oracle_cfg), **_task_planner_configs(cfg.oracle_cfg, tasks_planned),
                  mpc=to_dict(cfg.mpc)),
         )
     if cfg.baseline:
@@ -383,10 +385,10 @@ def run_sim_eval(model: str, cfg: EvalSimConfig) -> dict:
     return json.loads(store.path.read_text())
 
 
-def _task_planner_configs(task_cfgs: dict[str, SearchConfig]) -> dict:
+def _task_planner_configs(resolve, tasks: list[str]) -> dict:
     """``{"task_planner_config": {task: config}}`` for tasks planned with their own settings (the
     results file refuses to mix them with another setting), else nothing (older files stay valid)."""
-    return {"task_planner_config": {t: to_dict(c) for t, c in task_cfgs.items()}} if task_cfgs else {}
+    return {"task_planner_config": {t: to_dict(resolve(t)) for t in tasks}} if tasks else {}
 
 
 def _episode_pictures(model: str, served, cfg: EvalSimConfig) -> EpisodePictures | None:
