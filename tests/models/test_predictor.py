@@ -159,3 +159,62 @@ def test_flex_attention_matches_sdpa():
     m2.load_state_dict(m1.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(m1(z, a, s), m2(z, a, s), atol=1e-5, rtol=0)
+
+
+def test_block_queries_compute_only_the_asked_tokens():
+    """The predictor's last block runs its attention output and MLP for the patch tokens only;
+    their outputs and every token's keys/values equal the whole block's, and a FlexAttention
+    block mask is refused."""
+    from vjepa_ac.models.blocks import Block
+    from vjepa_ac.models.rope import rope_table
+
+    torch.manual_seed(0)
+    blk = Block(64, 2, 4.0).eval()
+    x = torch.randn(3, 12, 64)
+    cos, sin = rope_table(32, torch.arange(12.0))
+    mask = torch.arange(12)[:, None] // 6 >= torch.arange(12)[None] // 6  # two steps of 6 tokens
+    past = (torch.randn(3, 2, 6, 32), torch.randn(3, 2, 6, 32))
+    queries = torch.tensor([2, 3, 4, 5, 8, 9, 10, 11])
+    full_mask = torch.cat([torch.ones(12, 6, dtype=torch.bool), mask], dim=1)
+    with torch.no_grad():
+        y, (k, v) = blk(x, cos, sin, attn_mask=full_mask, past_kv=past)
+        y_q, (k_q, v_q) = blk(x, cos, sin, attn_mask=full_mask, past_kv=past, queries=queries)
+    assert y_q.shape == (3, 8, 64)
+    torch.testing.assert_close(y_q, y[:, queries], atol=1e-6, rtol=1e-6)
+    assert torch.equal(k_q, k) and torch.equal(v_q, v)
+    with pytest.raises(ValueError, match="block mask"):
+        blk(x, cos, sin, block_mask=object(), queries=queries)
+
+
+def test_training_gradients_ignore_the_last_blocks_condition_outputs():
+    """Skipping the last block's action/state outputs changes no gradient: the same step with the
+    last block run whole (its condition tokens' outputs dropped after) gives the same grads."""
+    from vjepa_ac.models import blocks
+    from vjepa_ac.train.losses import world_model_losses
+
+    z, a, s, _ = _inputs(B=3, T=4)
+    model = _model().train()
+    whole = blocks.Block.forward
+
+    def run(forward):
+        blocks.Block.forward = forward
+        try:
+            tf, ro = world_model_losses(model, z, a[:, :3], s, rollout_steps=2)
+            (tf + ro).backward()
+        finally:
+            blocks.Block.forward = whole
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        model.zero_grad(set_to_none=True)
+        return tf.detach(), ro.detach(), grads
+
+    def run_whole(self, x, cos, sin, attn_mask=None, past_kv=None, block_mask=None, queries=None):
+        y, kv = whole(self, x, cos, sin, attn_mask, past_kv, block_mask)
+        return (y if queries is None else y[:, queries]), kv
+
+    tf1, ro1, g1 = run(whole)
+    tf2, ro2, g2 = run(run_whole)
+    torch.testing.assert_close(tf1, tf2, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(ro1, ro2, atol=1e-6, rtol=1e-6)
+    assert len(g1) == len(g2) > 0
+    for p1, p2 in zip(g1, g2):
+        torch.testing.assert_close(p1, p2, atol=1e-6, rtol=1e-5)

@@ -48,17 +48,28 @@ class RoPEAttention(nn.Module):
         attn_mask: Tensor | None = None,
         past_kv: tuple[Tensor, Tensor] | None = None,
         block_mask=None,
+        queries: Tensor | None = None,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """x: [B, L, C]; cos, sin: [L, head_dim]; attn_mask: [L, L_prev + L] bool (True = attend).
 
         past_kv: keys/values of earlier tokens, each [B, heads, L_prev, head_dim].
-        Returns the output [B, L, C] and this layer's keys/values including the prefix.
+        queries: [Lq] indices into L of the tokens whose outputs are wanted (None: all); every
+        token still gives its key and value. Not with ``block_mask``.
+        Returns the output [B, Lq, C] and this layer's keys/values including the prefix.
         """
         B, L, C = x.shape
         qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, self.head_dim))  # [B, L, 3, h, hd]
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, h, L, hd]
-        # queries and keys rotated in one call (one copy of both into [2, B, h, L, hd], fewer passes)
-        q, k = apply_rope(torch.stack((q, k)), cos, sin).unbind(0)  # each [B, h, L, hd]
+        if queries is None:
+            # queries and keys rotated in one call (one copy of both into [2, B, h, L, hd], fewer passes)
+            q, k = apply_rope(torch.stack((q, k)), cos, sin).unbind(0)  # each [B, h, L, hd]
+        else:
+            if block_mask is not None:
+                raise ValueError("queries= needs dense attention masks, not a FlexAttention block mask")
+            k = apply_rope(k, cos, sin)
+            q = apply_rope(q.index_select(2, queries), cos.index_select(-2, queries),
+                           sin.index_select(-2, queries))  # [B, h, Lq, hd]
+            attn_mask = None if attn_mask is None else attn_mask.index_select(0, queries)
         if past_kv is not None:
             k = torch.cat([past_kv[0], k], dim=2)  # [B, h, L_prev + L, hd]
             v = torch.cat([past_kv[1], v], dim=2)
@@ -68,7 +79,7 @@ class RoPEAttention(nn.Module):
             out = flex_attention(q, k, v, block_mask=block_mask)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # [B, h, L, hd]
-        out = out.transpose(1, 2).reshape(B, L, C)  # [B, L, C]
+        out = out.transpose(1, 2).reshape(B, q.shape[2], C)  # [B, Lq, C]
         return self.proj(out), (k, v)
 
 
@@ -90,9 +101,17 @@ class Block(nn.Module):
         attn_mask: Tensor | None = None,
         past_kv: tuple[Tensor, Tensor] | None = None,
         block_mask=None,
+        queries: Tensor | None = None,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """x: [B, L, C] -> ([B, L, C], keys/values [B, h, L_prev + L, hd] each)."""
-        a, kv = self.attn(self.norm1(x), cos, sin, attn_mask=attn_mask, past_kv=past_kv, block_mask=block_mask)
+        """x: [B, L, C] -> ([B, Lq, C], keys/values [B, h, L_prev + L, hd] each).
+
+        ``queries`` ([Lq] indices into L, see ``RoPEAttention``) restricts the output to those
+        tokens, so the attention output, the MLP and the residuals of the others are not computed
+        (a last block whose other outputs are discarded)."""
+        a, kv = self.attn(self.norm1(x), cos, sin, attn_mask=attn_mask, past_kv=past_kv, block_mask=block_mask,
+                          queries=queries)
+        if queries is not None:
+            x = x.index_select(1, queries)  # [B, Lq, C]
         x = x + a
         x = x + self.mlp(self.norm2(x))
         return x, kv

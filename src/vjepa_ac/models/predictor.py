@@ -148,6 +148,7 @@ class ACPredictor(nn.Module):
             init_vit_weights(self, self.predictor_blocks)
         self._rope_cache: dict[tuple, tuple[Tensor, Tensor]] = {}
         self._mask_cache: dict[tuple, object] = {}
+        self._patch_cache: dict[tuple, Tensor] = {}
 
     # ----------------------------------------------------------------------------------------
     # positions and masks, cached per shape
@@ -220,29 +221,47 @@ class ACPredictor(nn.Module):
         x = torch.cat([*(c[:, :, None] for c in cond), x], dim=2)  # [B, T, c+N, W], one copy
         return x.flatten(1, 2)  # [B, T*(c+N), W]
 
-    def _head(self, x: Tensor, steps: int) -> Tensor:
-        """Keep the patch tokens and project back. x: [B, steps*(c+N), W] -> [B, steps*N, D]."""
-        B = x.shape[0]
-        c = self.cfg.cond_tokens
-        x = x.view(B, steps, c + self.cfg.tokens_per_frame, -1)[:, :, c:].flatten(1, 2)  # [B, steps*N, W]
+    def _patch_tokens(self, steps: int, device: torch.device) -> Tensor:
+        """[steps * N] long: positions of the patch tokens in a sequence of ``steps`` steps."""
+        key = (steps, device)
+        if key not in self._patch_cache:
+            c, n = self.cfg.cond_tokens, self.cfg.tokens_per_frame
+            start = torch.arange(steps, device=device)[:, None] * (c + n) + c
+            if len(self._patch_cache) > 64:
+                self._patch_cache.clear()
+            self._patch_cache[key] = (start + torch.arange(n, device=device)).flatten()
+        return self._patch_cache[key]
+
+    def _head(self, x: Tensor) -> Tensor:
+        """Project the patch tokens back. x: [B, steps*N, W] -> [B, steps*N, D]."""
         return self.predictor_proj(self.predictor_norm(x))
 
     def _run(self, x: Tensor, t0: int, steps: int, cache: KVCache | None, mask,
              keep_cache: bool = True) -> tuple[Tensor, KVCache | None]:
-        """Run the blocks; ``keep_cache=False`` frees each layer's keys/values as soon as it is done."""
+        """Run the blocks on x [B, steps*(c+N), W] -> patch tokens [B, steps*N, W] (and the cache).
+
+        The last block computes its attention output and MLP for the patch tokens only (the
+        action/state tokens' outputs would be discarded; ~2 % of the FLOPs at 16 patch tokens),
+        except with a FlexAttention block mask, where it runs whole and the patch tokens are
+        taken after. ``keep_cache=False`` frees each layer's keys/values as soon as it is done."""
         cos, sin = self._rope(t0, steps, x.device)
         block_mask = mask if (mask is not None and not isinstance(mask, Tensor)) else None
         dense = mask if isinstance(mask, Tensor) else None
+        patches = self._patch_tokens(steps, x.device)
         keys, values = [], []
+        last = len(self.predictor_blocks) - 1
         for i, blk in enumerate(self.predictor_blocks):
             past = None if cache is None else (cache.keys[i], cache.values[i])
+            queries = patches if (i == last and block_mask is None) else None
             if self.cfg.activation_checkpointing and self.training and torch.is_grad_enabled():
-                x, (k, v) = checkpoint(blk, x, cos, sin, dense, past, block_mask, use_reentrant=False)
+                x, (k, v) = checkpoint(blk, x, cos, sin, dense, past, block_mask, queries, use_reentrant=False)
             else:
-                x, (k, v) = blk(x, cos, sin, attn_mask=dense, past_kv=past, block_mask=block_mask)
+                x, (k, v) = blk(x, cos, sin, attn_mask=dense, past_kv=past, block_mask=block_mask, queries=queries)
             if keep_cache:
                 keys.append(k)
                 values.append(v)
+        if block_mask is not None:
+            x = x.index_select(1, patches)  # [B, steps*N, W]
         if not keep_cache:
             return x, None
         return x, KVCache(keys, values, (cache.steps if cache else 0) + steps)
@@ -272,7 +291,7 @@ class ACPredictor(nn.Module):
         if mask is not None and cache is not None:
             mask = self._prefix_mask(mask, cache, x.device)
         x, new_cache = self._run(x, t0, steps, cache, mask, keep_cache=return_cache)
-        out = self._head(x, steps)
+        out = self._head(x)
         return (out, new_cache) if return_cache else out
 
     def _prefix_mask(self, mask, cache: KVCache, device: torch.device) -> Tensor:
