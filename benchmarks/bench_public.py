@@ -146,7 +146,8 @@ def bench_plan(args, ours, theirs, PublicWorldModel) -> dict:
     context = Context.single(z0, start)
     out = {}
     for h in args.horizons:
-        cfg = cem_preset("paper", horizon=h, num_samples=args.samples, iterations=args.iterations)
+        cfg = cem_preset("paper", horizon=h, num_samples=args.samples, iterations=args.iterations,
+                         precision=args.plan_precision)
         mpc_args = dict(rollout=h, samples=args.samples, topk=cfg.num_elites, cem_steps=args.iterations,
                         momentum_mean=0.0, momentum_std=0.0, momentum_mean_gripper=0.0,
                         momentum_std_gripper=0.0, maxnorm=cfg.xyz_radius, verbose=False)
@@ -228,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=32, help="train: clips per step (main job: 32)")
     p.add_argument("--frames", type=int, default=8, help="train: frames per clip (main job: 8)")
     p.add_argument("--amp", choices=["fp32", "bf16"], default="fp32", help="train: our side's precision")
+    p.add_argument("--plan-precision", choices=["fp32", "bf16"], default="fp32",
+                   help="plan: our CEM's scoring precision (the public side stays fp32)")
     p.add_argument("--pairs", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--allocator", choices=["default", "tuned"], default="default",
@@ -249,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                 torch=torch.__version__, pairs=args.pairs, forward_max_abs_diff=forward_diff(ours, theirs))
     if "plan" in args.what:
         print(json.dumps(dict(head, part="plan", samples=args.samples, iterations=args.iterations,
+                              precision=args.plan_precision,
                               results=bench_plan(args, ours, theirs, PublicWorldModel))), flush=True)
     if "train" in args.what:
         print(json.dumps(dict(head, part="train", results=bench_train(args, ours, theirs))), flush=True)

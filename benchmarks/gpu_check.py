@@ -11,8 +11,9 @@ Figures (``figure`` key):
   clips/s, peak CUDA memory, MFU (predictor FLOPs / (step time x the card's dense bf16 peak)).
 - ``plan``: the paper's planning setting, seconds per action: encode the current frame with a
   ViT-g (random weights) and plan with CEM 800 samples x 10 iterations, H = 1, with the 305M
-  predictor; in fp32 (the default) and under bfloat16 autocast (not the default: its plan
-  quality is unmeasured). The paper reports 16 s on an RTX 4090; goal <= 2.5 s.
+  predictor; in fp32 (the default) and with the planner's ``precision="bf16"`` (rollouts under
+  bfloat16 autocast; ``energy`` is the returned plan's fp32 energy in both, so the two plans'
+  quality compares). The paper reports 16 s on an RTX 4090; goal <= 2.5 s.
 - ``ddp``: a 2-process DDP training step (``train.step.train_step`` on a DDP-wrapped objective):
   s/step and whether both ranks hold equal weights afterwards. NCCL with >= 2 GPUs; with one GPU
   both processes share it over gloo.
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -158,10 +160,9 @@ def fig_plan(smoke: bool, device: torch.device) -> dict:
                encoder_params_m=round(sum(q.numel() for q in wm.model.encoder.parameters()) / 1e6, 1),
                predictor_params_m=round(sum(q.numel() for q in wm.model.predictor.parameters()) / 1e6, 1))
     for precision in ("fp32", "bf16"):
-        def action():
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                z = wm.encode(frame)[0]  # [N, D]
-                return cem(wm, Context.single(z, state), goal, cfg, torch.Generator(device=device).manual_seed(0))
+        def action(cfg=replace(cfg, precision=precision)):
+            z = wm.encode(frame)[0]  # [N, D]
+            return cem(wm, Context.single(z, state), goal, cfg, torch.Generator(device=device).manual_seed(0))
 
         action()  # warm-up
         sync(device)

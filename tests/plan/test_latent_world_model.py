@@ -81,3 +81,30 @@ def test_differentiable_rollout_reaches_the_actions_and_the_gradient_planner_run
     assert not wm.rollout(ctx, actions).requires_grad
     res = gradient_plan(wm, ctx, z[1], GradientConfig(iterations=5, lr=0.01), torch.Generator().manual_seed(0))
     assert res.actions.shape == (1, 7) and res.energy <= float(res.iter_best_energy[0]) + 1e-6
+
+
+def test_bf16_scoring_runs_under_autocast_and_the_plan_is_rescored_in_fp32():
+    """``precision='bf16'``: candidate energies come from bfloat16 rollouts (close to, not equal
+    to fp32's), while the returned plan's energy is its fp32 energy."""
+    import pytest
+
+    from vjepa_ac.plan.cem import cem
+    from vjepa_ac.plan.config import GradientConfig
+    from vjepa_ac.plan.sampling import score
+
+    wm = _wm()
+    g = torch.Generator().manual_seed(0)
+    z0, goal = normalize_reps(torch.randn(2, 16, 48, generator=g))
+    ctx = Context.single(z0, torch.tensor([0.5, 0.0, 0.3, 3.1, 0.0, 0.0, 0.2]))
+    cfg = CEMConfig(num_samples=32, iterations=2, num_elites=4, horizon=2, precision="bf16")
+    acts = torch.randn(32, 2, 7, generator=g) * 0.03
+    e32 = score(wm, ctx, acts, goal, cfg, precision="fp32")
+    e16 = score(wm, ctx, acts, goal, cfg)
+    assert e16.dtype == torch.float32 and not torch.equal(e16, e32)
+    torch.testing.assert_close(e16, e32, rtol=0.05, atol=0)
+    res = cem(wm, ctx, goal, cfg, torch.Generator().manual_seed(1))
+    assert res.energy == float(score(wm, ctx, res.actions[None], goal, cfg, precision="fp32")[0])
+    with pytest.raises(ValueError, match="precision"):
+        CEMConfig(precision="fp16")
+    with pytest.raises(ValueError, match="GradientConfig.precision"):
+        GradientConfig(precision="bf16")

@@ -47,6 +47,9 @@ class SearchConfig:
     num_samples: int = 800  # candidate sequences per iteration
     iterations: int = 10  # sample -> score -> refit rounds per plan
     chunk_size: int | None = None  # candidates per world-model call (None: all at once)
+    # world-model rollouts of the candidates under bfloat16 autocast (the returned plan's energy is
+    # re-scored in fp32); notes/performance.md has the sim study behind the default
+    precision: Literal["fp32", "bf16"] = "fp32"
     init_std_xyz: float = 0.075  # m; initial sampling std of dx, dy, dz
     init_std_rot: float = 0.05  # rad; initial std of searched rotation angles
     init_std_gripper: float = 1.0  # initial std of the closure change
@@ -71,6 +74,8 @@ class SearchConfig:
                 raise ValueError(f"{name}.{f} must be >= 1, got {getattr(self, f)}")
         if self.chunk_size is not None and self.chunk_size < 1:
             raise ValueError(f"{name}.chunk_size must be >= 1 or None, got {self.chunk_size}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"{name}.precision must be 'fp32' or 'bf16', got {self.precision!r}")
         unknown = [g for g in self.search if g not in GROUPS]
         if unknown or len(set(self.search)) != len(self.search) or not self.search:
             raise ValueError(f"{name}.search must be distinct names from {sorted(GROUPS)}, got {self.search}")
@@ -159,6 +164,9 @@ class GradientConfig(SearchConfig):
             raise ValueError(f"GradientConfig.betas must be two numbers in [0, 1), got {self.betas}")
         if self.action_noise < 0:
             raise ValueError(f"GradientConfig.action_noise must be >= 0, got {self.action_noise}")
+        if self.precision != "fp32":
+            raise ValueError("GradientConfig.precision must be 'fp32': the gradient planner's Adam steps run "
+                             f"in fp32 (bf16 scoring is for the sampling planners), got {self.precision!r}")
 
 
 @dataclass

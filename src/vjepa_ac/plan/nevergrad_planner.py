@@ -119,7 +119,7 @@ def nevergrad_plan(world_model: RolloutModel, context: Context, z_goal: Goals, c
     recommended = full(opt.provide_recommendation().value)  # [H, 7]
     chosen = recommended if cfg.select == "mean" else best_actions
     actions = finalize(chosen, cfg)  # [H, 7]
-    energy = float(score(world_model, context, actions[None], goals, cfg)[0])
+    energy = float(score(world_model, context, actions[None], goals, cfg, precision="fp32")[0])
     return PlanResult(
         actions=actions, energy=energy, mean=recommended, std=torch.zeros_like(recommended),
         best_actions=best_actions, best_energy=best_energy, iter_best_energy=torch.tensor(iter_best),

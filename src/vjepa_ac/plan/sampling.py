@@ -118,15 +118,22 @@ def prepare_goals(goals: Goals, cfg: SearchConfig, device: torch.device) -> Goal
 
 @torch.no_grad()
 def score(world_model: RolloutModel, context: Context, actions: Tensor, goals: Goals,
-          cfg: SearchConfig) -> Tensor:
+          cfg: SearchConfig, precision: str | None = None) -> Tensor:
     """Energies ``[S]`` of candidates ``actions [S, H, 7]``, rolled out ``cfg.chunk_size`` at a
-    time so only one chunk of predicted reps ``[chunk, H, N, D]`` is alive at once."""
+    time so only one chunk of predicted reps ``[chunk, H, N, D]`` is alive at once.
+
+    ``precision`` (default ``cfg.precision``): ``"bf16"`` runs the rollouts under bfloat16
+    autocast on the world model's device; energies are always computed in fp32."""
     S, H, _ = actions.shape
     chunk = cfg.chunk_size or S
+    device = getattr(world_model, "device", None) or context.device
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
+                              enabled=(precision or cfg.precision) == "bf16")
     energies = []
     for start in range(0, S, chunk):
         part = actions[start:start + chunk]  # [c, H, 7]
-        z = world_model.rollout(context, part)  # [c, H, N, D]
+        with autocast:
+            z = world_model.rollout(context, part).float()  # [c, H, N, D]
         if z.ndim != 4 or tuple(z.shape[:2]) != tuple(part.shape[:2]):
             raise ValueError(f"world_model.rollout returned {tuple(z.shape)} for actions "
                              f"{tuple(part.shape)}; expected [{part.shape[0]}, {H}, N, D]")
@@ -182,7 +189,7 @@ def run_search(world_model: RolloutModel, context: Context, goals: Goals, cfg: S
         iter_fit.append(fit_energy)
     chosen = mean if cfg.select == "mean" else best_actions
     actions = finalize(chosen, cfg)  # [H, 7]
-    energy = float(score(world_model, context, actions[None], goals, cfg)[0])
+    energy = float(score(world_model, context, actions[None], goals, cfg, precision="fp32")[0])
     return PlanResult(
         actions=actions, energy=energy, mean=mean, std=std, best_actions=best_actions,
         best_energy=best_energy, iter_best_energy=torch.tensor(iter_best),
