@@ -47,8 +47,8 @@ class SearchConfig:
     num_samples: int = 800  # candidate sequences per iteration
     iterations: int = 10  # sample -> score -> refit rounds per plan
     chunk_size: int | None = None  # candidates per world-model call (None: all at once)
-    # world-model rollouts of the candidates under bfloat16 autocast (the returned plan's energy is
-    # re-scored in fp32); notes/performance.md has the sim study behind the default
+    # "bf16": candidates' rollouts under bfloat16 autocast, the returned plan's energy re-scored in
+    # fp32; for GPUs and bf16-capable CPUs (slower than fp32 on others; notes/performance.md)
     precision: Literal["fp32", "bf16"] = "fp32"
     init_std_xyz: float = 0.075  # m; initial sampling std of dx, dy, dz
     init_std_rot: float = 0.05  # rad; initial std of searched rotation angles

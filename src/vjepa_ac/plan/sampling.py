@@ -133,7 +133,9 @@ def score(world_model: RolloutModel, context: Context, actions: Tensor, goals: G
     for start in range(0, S, chunk):
         part = actions[start:start + chunk]  # [c, H, 7]
         with autocast:
-            z = world_model.rollout(context, part).float()  # [c, H, N, D]
+            z = world_model.rollout(context, part)  # [c, H, N, D]
+        if z.dtype in (torch.bfloat16, torch.float16):
+            z = z.float()  # energies in fp32
         if z.ndim != 4 or tuple(z.shape[:2]) != tuple(part.shape[:2]):
             raise ValueError(f"world_model.rollout returned {tuple(z.shape)} for actions "
                              f"{tuple(part.shape)}; expected [{part.shape[0]}, {H}, N, D]")
