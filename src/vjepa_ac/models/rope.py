@@ -11,10 +11,12 @@ are *concatenated twice* (``[a0..a_{d/2-1}, a0..a_{d/2-1}]``) instead of repeate
 
 Instead of rotating each segment separately, we build one ``cos``/``sin`` table over the whole
 head (1 and 0 on unrotated channels), so applying RoPE is one multiply-add per tensor and the
-table is computed once per sequence shape and shared by every layer. ``apply_rope`` swaps each
-pair with one ``flip`` and folds the sign of ``rot`` into the (small) ``sin`` table, which gives
-bit-identical results with fewer passes over the (large) query/key tensors; the attention applies
-it to queries and keys stacked, in one call.
+table is computed once per sequence shape and shared by every layer. ``rotate_pairs`` reads each
+pair ``(x0, x1)`` as the complex number ``x0 + i x1`` and multiplies it by ``i`` (a view, one
+vectorised pass, exact: the products are with 0 and 1), where a ``flip`` or ``stack`` of the pairs
+costs ~8x more on a CPU (notes/performance.md, session 9); dtypes without a complex counterpart
+(bfloat16, float16) swap each pair with a ``flip`` and fold the sign into the (small) ``sin``
+table. The attention applies it to queries and keys stacked, in one call.
 """
 
 from __future__ import annotations
@@ -71,8 +73,26 @@ def rope_table(
     return cos, sin
 
 
+def complex_pairs(x: Tensor) -> Tensor | None:
+    """x [..., 2k] as complex numbers ``x0 + i x1, ...`` [..., k] (a view), or None where a complex
+    view is not possible or not wanted: dtypes without a complex counterpart (bfloat16, float16),
+    odd strides, and under ``torch.compile`` (which fuses the plain form itself)."""
+    if x.dtype not in (torch.float32, torch.float64) or torch.compiler.is_compiling():
+        return None
+    pairs = x.unflatten(-1, (-1, 2))
+    if pairs.stride(-1) != 1 or pairs.storage_offset() % 2 or any(st % 2 for st in pairs.stride()[:-1]):
+        return None
+    return torch.view_as_complex(pairs)
+
+
 def rotate_pairs(x: Tensor) -> Tensor:
-    """(x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...) along the last dim."""
+    """(x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...) along the last dim (even size).
+
+    Where ``complex_pairs`` gives a view: each pair times ``i``, one vectorised pass and the same
+    values (``-x1`` is ``0 * x0 - 1 * x1``); elsewhere unbind and stack."""
+    z = complex_pairs(x)
+    if z is not None:
+        return torch.view_as_real(z * 1j).flatten(-2)
     x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
     return torch.stack((-x2, x1), dim=-1).flatten(-2)
 
@@ -94,9 +114,14 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """x: [..., L, head_dim] (e.g. [B, heads, L, hd], or queries and keys stacked [2, B, heads, L, hd]);
     cos, sin: [L, head_dim] (or anything broadcasting to x) -> rotated x, same shape and dtype.
 
-    ``x * cos + rotate_pairs(x) * sin``, computed as ``x * cos + swap_pairs(x) * signed_sin(sin)``:
-    the same values bit for bit, with two fewer passes over x."""
-    return x * cos.to(x.dtype) + swap_pairs(x) * signed_sin(sin.to(x.dtype))
+    ``x * cos + rotate_pairs(x) * sin`` (RoFormer, Su et al. 2021, eq. 34, with V-JEPA 2's tables).
+    Without a complex view (bfloat16 under autocast, for one) it is computed as
+    ``x * cos + swap_pairs(x) * signed_sin(sin)``: the same values, one pass fewer over x than
+    the sign flip in ``rotate_pairs``'s fallback."""
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    if complex_pairs(x) is None:
+        return x * cos + swap_pairs(x) * signed_sin(sin)
+    return x * cos + rotate_pairs(x) * sin
 
 
 def grid_positions(t: int, h: int, w: int, device: torch.device | None = None) -> tuple[Tensor, Tensor, Tensor]:
