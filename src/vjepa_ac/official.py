@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from vjepa_ac.atomic import atomic_path
 from vjepa_ac.models.encoder import ENCODER_PRESETS, EncoderConfig, VisionTransformer
-from vjepa_ac.models.predictor import PREDICTOR_NORM_EPS, ACPredictor, PredictorConfig
+from vjepa_ac.models.predictor import RELEASED_NORM_EPS, ACPredictor, PredictorConfig
 
 RELEASE_BASE_URL = "https://dl.fbaipublicfiles.com/vjepa2"
 STRIP_PREFIXES = ("module.", "backbone.")
@@ -160,29 +160,32 @@ _PREDICTOR_NEUTRAL = dict(
 
 
 def predictor_config(**kwargs) -> PredictorConfig:
-    """``PredictorConfig`` from the public ``VisionTransformerPredictorAC`` arguments."""
+    """``PredictorConfig`` from the public ``VisionTransformerPredictorAC`` arguments.
+
+    ``norm_eps`` (the LayerNorm eps; vjepa-ac's exports store it) defaults to the release's 1e-6
+    (the public ``vit_ac_predictor`` factory's): kwargs without it describe released weights."""
     a = _pop_kwargs(
         kwargs,
         dict(img_size=(224, 224), patch_size=16, embed_dim=768, predictor_embed_dim=1024, depth=24, num_heads=16,
              mlp_ratio=4.0, use_extrinsics=False, action_embed_dim=7, use_rope=True, is_frame_causal=True,
-             norm_eps=PREDICTOR_NORM_EPS),
+             norm_eps=RELEASED_NORM_EPS),
         _PREDICTOR_NEUTRAL,
         "load_predictor",
     )
-    if float(a["norm_eps"]) != PREDICTOR_NORM_EPS:
-        raise ValueError(f"load_predictor: norm_eps={a['norm_eps']} is not supported (only {PREDICTOR_NORM_EPS})")
     if not a["use_rope"]:
         raise ValueError("load_predictor: use_rope=False predictors are not supported (V-JEPA 2-AC uses RoPE)")
     return PredictorConfig(
         img_size=_square(a["img_size"]), patch_size=a["patch_size"], embed_dim=a["embed_dim"],
         width=a["predictor_embed_dim"], depth=a["depth"], num_heads=a["num_heads"], mlp_ratio=float(a["mlp_ratio"]),
         action_dim=a["action_embed_dim"], use_extrinsics=bool(a["use_extrinsics"]), block_causal=bool(a["is_frame_causal"]),
+        norm_eps=float(a["norm_eps"]),
     )
 
 
 def load_predictor(state_dict: Mapping[str, Tensor], **kwargs) -> ACPredictor:
     """An ``ACPredictor`` whose ``forward(z, actions, states, extrinsics=None)`` returns what the
-    public ``VisionTransformerPredictorAC(**kwargs)`` with ``state_dict`` returns."""
+    public ``VisionTransformerPredictorAC(**kwargs)`` with ``state_dict`` and LayerNorm eps
+    ``kwargs["norm_eps"]`` returns (1e-6 without it, as the release is built)."""
     cfg = predictor_config(**kwargs)
     model = ACPredictor(cfg, device="meta")
     load_strict(model, strip_prefixes(state_dict), "load_predictor")
@@ -240,18 +243,18 @@ def released_predictor_kwargs(cfg: PredictorConfig) -> dict[str, Any]:
     (stored next to exports), JSON-serialisable.
 
     Includes ``num_frames``/``tubelet_size`` (the public mask covers ``num_frames //
-    tubelet_size`` = 256 steps, as the public training code builds it). The LayerNorm eps cannot
-    travel as a constructor argument (the public class takes a ``norm_layer`` callable and
-    defaults to ``nn.LayerNorm``, eps 1e-5), so ``norm_eps`` is stored for the caller to pass
-    as ``norm_layer=partial(nn.LayerNorm, eps=norm_eps)`` (the public class ignores the key
-    itself; docs/train.md shows the call).
+    tubelet_size`` = 256 steps, as the public training code builds it) and ``norm_eps``, which
+    ``load_predictor`` reads and the public class ignores (it takes a ``norm_layer`` callable,
+    default ``nn.LayerNorm``, eps 1e-5): a predictor at ``norm_eps=1e-5`` is rebuilt exactly by
+    ``VisionTransformerPredictorAC(**kwargs)``, one at the default (the release's 1e-6) also needs
+    ``norm_layer=partial(nn.LayerNorm, eps=kwargs["norm_eps"])`` (docs/train.md).
     """
     return dict(
         img_size=list(cfg.img_size), patch_size=cfg.patch_size, embed_dim=cfg.embed_dim,
         predictor_embed_dim=cfg.width, depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio,
         use_extrinsics=cfg.use_extrinsics, action_embed_dim=cfg.action_dim, use_rope=True,
         is_frame_causal=cfg.block_causal, num_frames=PUBLIC_PREDICTOR_NUM_FRAMES,
-        tubelet_size=PUBLIC_PREDICTOR_TUBELET, qkv_bias=True, norm_eps=PREDICTOR_NORM_EPS,
+        tubelet_size=PUBLIC_PREDICTOR_TUBELET, qkv_bias=True, norm_eps=cfg.norm_eps,
     )
 
 

@@ -36,7 +36,7 @@ from vjepa_ac.config import from_dict
 from vjepa_ac.hub_layout import is_hub_folder, looks_like_hub_id
 from vjepa_ac.models.encoder import EncoderConfig, VisionTransformer
 from vjepa_ac.models.lora import has_lora, lora_scaling, merge_lora_state
-from vjepa_ac.models.predictor import ACPredictor, PredictorConfig
+from vjepa_ac.models.predictor import RELEASED_NORM_EPS, ACPredictor, PredictorConfig
 from vjepa_ac.official import RELEASED, encoder_kwargs, load_encoder, load_released_encoder
 
 CHECKPOINT_FORMAT = "vjepa_ac.train.checkpoint/1"
@@ -204,10 +204,16 @@ def plain_predictor_state(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     return merge_lora_state(weights, lora_scaling(lora["rank"], lora["alpha"]))
 
 
+def stored_predictor_config(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's saved ``model.predictor`` config; runs saved before ``norm_eps`` was a field were
+    trained with the release's LayerNorm eps (1e-6), not today's default."""
+    return {"norm_eps": RELEASED_NORM_EPS, **stored}
+
+
 def predictor_from_state(state: Mapping[str, Any]) -> ACPredictor:
     """The predictor of a training checkpoint, rebuilt from the config stored in it (eval mode);
     LoRA adapters are merged (``plain_predictor_state``)."""
-    cfg = PredictorConfig(**state["config"]["model"]["predictor"])
+    cfg = PredictorConfig(**stored_predictor_config(state["config"]["model"]["predictor"]))
     model = ACPredictor(cfg, device="meta")
     model.load_state_dict(plain_predictor_state(state), strict=True, assign=True)
     return model.eval()

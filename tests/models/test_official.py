@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from vjepa_ac.config import ConfigError
 from vjepa_ac.models.encoder import EncoderConfig, VisionTransformer
 from vjepa_ac.models.predictor import ACPredictor, PredictorConfig
 from vjepa_ac.official import (
@@ -153,7 +154,7 @@ def test_exported_kwargs_carry_what_the_public_constructor_needs():
     _, pred = _small_models()
     kw = released_predictor_kwargs(pred.cfg)
     # the public class sizes its block-causal mask from num_frames // tubelet_size (default 1 frame)
-    assert kw["num_frames"] // kw["tubelet_size"] >= 64 and kw["norm_eps"] == 1e-6
+    assert kw["num_frames"] // kw["tubelet_size"] >= 64 and kw["norm_eps"] == pred.cfg.norm_eps == 1e-6
     import json
 
     assert json.loads(json.dumps(kw)) == kw  # JSON as written to predictor_kwargs.json
@@ -161,8 +162,13 @@ def test_exported_kwargs_carry_what_the_public_constructor_needs():
     z, a, s = torch.randn(2, 3 * 16, 48), torch.randn(2, 3, 7), torch.randn(2, 3, 7)
     with torch.no_grad():
         torch.testing.assert_close(again(z, a, s), pred(z, a, s), atol=0, rtol=0)
-    with pytest.raises(ValueError, match="norm_eps"):
-        load_predictor(export_predictor(pred), **{**kw, "norm_eps": 1e-5})
+    no_eps = {k: v for k, v in kw.items() if k != "norm_eps"}
+    assert load_predictor(export_predictor(pred), **no_eps).cfg.norm_eps == 1e-6  # released kwargs: the release's eps
+    at_1e5 = load_predictor(export_predictor(pred), **{**kw, "norm_eps": 1e-5})
+    assert at_1e5.predictor_blocks[0].norm1.eps == at_1e5.predictor_norm.eps == 1e-5
+    for bad in (0.0, float("nan"), 2.0):
+        with pytest.raises(ConfigError, match="norm_eps"):
+            load_predictor(export_predictor(pred), **{**kw, "norm_eps": bad})
 
 
 def test_encoder_accepts_height_and_width():
@@ -210,13 +216,22 @@ def test_public_constructor_rebuilds_the_exported_predictor(tmp_path, monkeypatc
     with torch.no_grad():
         for p in pred.parameters():
             p.add_(0.02 * torch.randn_like(p))
-    export_predictor_files(pred, tmp_path / "export")
-    kwargs = json.loads((tmp_path / "export/predictor_kwargs.json").read_text())
-    public = VisionTransformerPredictorAC(**kwargs, norm_layer=partial(torch.nn.LayerNorm, eps=kwargs["norm_eps"]))
-    public.load_state_dict(torch.load(tmp_path / "export/predictor.pt", weights_only=True)["predictor"])
     z, a, s = torch.randn(2, 3 * 16, 48), 0.05 * torch.randn(2, 3, 7), torch.randn(2, 3, 7)
-    with torch.no_grad():
-        diff = (public.eval()(z, a, s) - pred(z, a, s)).abs().max().item()
-    assert diff <= 1e-5
+
+    def public_diff(model, folder, **extra):
+        export_predictor_files(model, folder)
+        kwargs = json.loads((folder / "predictor_kwargs.json").read_text())
+        public = VisionTransformerPredictorAC(**kwargs, **{k: f(kwargs) for k, f in extra.items()})
+        public.load_state_dict(torch.load(folder / "predictor.pt", weights_only=True)["predictor"])
+        with torch.no_grad():
+            return (public.eval()(z, a, s) - model(z, a, s)).abs().max().item()
+
+    # the release's eps (our default): docs/train.md passes norm_layer
+    assert public_diff(pred, tmp_path / "export", norm_layer=lambda kw: partial(torch.nn.LayerNorm, eps=kw["norm_eps"])) <= 1e-5
+    # norm_eps=1e-5: the bare public class rebuilds it from the kwargs alone
+    at_1e5 = ACPredictor(PredictorConfig(img_size=(64, 64), embed_dim=48, width=64, depth=2, num_heads=2, norm_eps=1e-5))
+    at_1e5.load_state_dict(pred.state_dict())
+    assert public_diff(at_1e5.eval(), tmp_path / "export_1e5") <= 1e-5
+    assert public_diff(pred, tmp_path / "export_bare") > 1e-5  # what the eps decides (the bare class at 1e-6)
     for name in [m for m in sys.modules if m == "src" or m.startswith("src.")]:
         del sys.modules[name]

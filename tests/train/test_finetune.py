@@ -15,7 +15,8 @@ from vjepa_ac.models.predictor import ACPredictor
 from vjepa_ac.official import encoder_kwargs, export_predictor, released_predictor_kwargs
 from vjepa_ac.train import checkpoint as ckpt
 from vjepa_ac.train import loop
-from vjepa_ac.train.export import load_exported_predictor
+from vjepa_ac.runs import predictor_from_state
+from vjepa_ac.train.export import load_exported_predictor, predictor_from_checkpoint
 from vjepa_ac.train.finetune import plain_predictor, start_weights
 
 from .conftest import tiny_config
@@ -116,3 +117,26 @@ def test_plain_predictor_is_the_model_itself_without_adapters(tmp_path):
     cfg = tiny_config(tmp_path)
     p = ACPredictor(cfg.model.predictor)
     assert plain_predictor(p, cfg.finetune) is p
+
+
+def test_finetune_resume_and_old_runs_keep_the_layernorm_eps_their_weights_had(tmp_path):
+    base = tiny_config(tmp_path / "base", "model.predictor.norm_eps=1e-5")
+    loop.train(base)
+    last = ckpt.checkpoint_path(base.run_dir / "checkpoints", 6)
+    assert predictor_from_checkpoint(last).cfg.norm_eps == 1e-5
+    # fine-tuning from that run with a config at the default eps takes the run's, and records it
+    tuned = tiny_config(tmp_path / "tuned", f"finetune.init={base.run_dir}")
+    assert tuned.model.predictor.norm_eps == 1e-6
+    loop.train(tuned)
+    stored = yaml.safe_load((tuned.run_dir / "config.yaml").read_text())
+    assert stored["model"]["predictor"]["norm_eps"] == 1e-5
+    model = predictor_from_checkpoint(ckpt.checkpoint_path(tuned.run_dir / "checkpoints", 6))
+    assert model.predictor_blocks[0].norm1.eps == model.predictor_norm.eps == 1e-5
+    # resuming with a config that no longer says 1e-5 (twice the steps) keeps the checkpoint's
+    longer = tiny_config(tmp_path / "base", "optim.constant=8")
+    loop.train(longer, resume=True)
+    assert predictor_from_checkpoint(ckpt.checkpoint_path(base.run_dir / "checkpoints", 12)).cfg.norm_eps == 1e-5
+    # a run saved before norm_eps was recorded was trained with the release's 1e-6
+    state = ckpt.load_checkpoint(last)
+    del state["config"]["model"]["predictor"]["norm_eps"]
+    assert predictor_from_state(state).cfg.norm_eps == 1e-6

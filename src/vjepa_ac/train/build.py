@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from vjepa_ac.models.encoder import FrameEncoder
@@ -9,7 +11,9 @@ from vjepa_ac.models.predictor import ACPredictor
 from vjepa_ac.official import load_strict
 from vjepa_ac.runs import frozen_encoder
 from vjepa_ac.train.config import FinetuneConfig, ModelConfig
-from vjepa_ac.train.finetune import apply_finetune, start_weights
+from vjepa_ac.train.finetune import apply_finetune, start_point
+
+log = logging.getLogger(__name__)
 
 
 def build_encoder(cfg: ModelConfig, device: torch.device) -> FrameEncoder:
@@ -21,8 +25,8 @@ def build_encoder(cfg: ModelConfig, device: torch.device) -> FrameEncoder:
 
 def build_predictor(cfg: ModelConfig, device: torch.device, finetune: FinetuneConfig | None = None) -> ACPredictor:
     """The predictor: seeded init, or the start weights ``finetune.init`` names (a release, a
-    released-format file, a Hub folder / id, a run: ``train/finetune.start_weights``), loaded
-    strictly; then ``finetune``'s frozen blocks / LoRA adapters. An unused extrinsics encoder is
+    released-format file, a Hub folder / id, a run: ``train/finetune.start_point``), loaded
+    strictly, with the LayerNorm eps they were trained with; then ``finetune``'s frozen blocks / LoRA adapters. An unused extrinsics encoder is
     frozen (no gradient, no weight decay, not synchronised by DDP)."""
     finetune = finetune or FinetuneConfig()
     init = finetune.init if finetune.init != "none" else cfg.predictor_init
@@ -31,8 +35,15 @@ def build_predictor(cfg: ModelConfig, device: torch.device, finetune: FinetuneCo
             torch.manual_seed(cfg.init_seed + 1)
             model = ACPredictor(cfg.predictor)
     else:
+        state, norm_eps = start_point(init)
+        if norm_eps != cfg.predictor.norm_eps:
+            # the start weights were trained with another LayerNorm eps: keep theirs, and record it
+            # in the config (the run saves it again after setup, and in every checkpoint)
+            log.info("model.predictor.norm_eps %g -> %g: the eps finetune.init=%s was trained with",
+                     cfg.predictor.norm_eps, norm_eps, init)
+            cfg.predictor.norm_eps = norm_eps
         model = ACPredictor(cfg.predictor, device="meta")
-        load_strict(model, start_weights(init), f"finetune.init={init}")
+        load_strict(model, state, f"finetune.init={init}")
     if not cfg.predictor.use_extrinsics:
         model.extrinsics_encoder.requires_grad_(False)
     apply_finetune(model, finetune)

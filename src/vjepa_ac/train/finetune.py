@@ -1,8 +1,8 @@
 """Fine-tuning a trained predictor: its start weights, frozen blocks, LoRA adapters, and the
 plain predictor an adapted one exports as (docs/finetune.md, notes/finetune.md).
 
-``start_weights(source)`` reads a predictor state dict (released key names) from a release, a
-released-format file, a Hub-layout folder / Hub id, or a training run; ``apply_finetune``
+``start_point(source)`` reads a predictor state dict (released key names) and its LayerNorm eps
+from a release, a released-format file, a Hub-layout folder / Hub id, or a training run; ``apply_finetune``
 freezes the input embeddings and the first ``freeze_blocks`` blocks and/or injects ``peft``
 LoRA adapters (``[finetune]`` extra) in place; ``plain_predictor`` merges adapters back
 (``W + alpha/r * B A``) into an ``ACPredictor`` with the released keys, for export.
@@ -19,7 +19,7 @@ from torch import Tensor
 from vjepa_ac import runs
 from vjepa_ac.hub_layout import hub_folder, is_hub_folder, looks_like_hub_id, read_hub_part
 from vjepa_ac.models.lora import has_lora, lora_scaling, merge_lora_state
-from vjepa_ac.models.predictor import ACPredictor
+from vjepa_ac.models.predictor import RELEASED_NORM_EPS, ACPredictor
 from vjepa_ac.official import RELEASED, read_checkpoint, strip_prefixes
 from vjepa_ac.train.config import FinetuneConfig, LoraConfig
 
@@ -27,25 +27,36 @@ INPUT_EMBEDDINGS = ("predictor_embed", "action_encoder", "state_encoder", "extri
 ADAPTER_NAME = "default"  # peft's adapter name: keys <module>.lora_A.default.weight
 
 
-def start_weights(source: str) -> dict[str, Tensor]:
-    """The predictor state dict (released key names) that ``finetune.init = source`` names.
+def start_point(source: str) -> tuple[dict[str, Tensor], float]:
+    """``(state dict, LayerNorm eps)`` of the predictor that ``finetune.init = source`` names:
+    the state dict under the released key names, and the eps its stored kwargs or run config give
+    (the release's 1e-6 for released weights, files without kwargs and runs saved before the eps
+    was recorded).
 
     Raises ``FileNotFoundError`` naming a missing source, ``KeyError`` for a file without a
     ``predictor`` entry, ``ValueError`` for an unreadable one."""
     path = Path(source)
     if is_hub_folder(path) or looks_like_hub_id(source):
-        state, _ = read_hub_part(hub_folder(source), "predictor")
-        return state
+        state, kwargs = read_hub_part(hub_folder(source), "predictor")
+        return state, float(kwargs.get("norm_eps", RELEASED_NORM_EPS))
     if path.is_dir() or (path.is_file() and runs.is_checkpoint_name(path)):
-        ckpt = runs.find_checkpoint(path) if path.is_dir() else path
-        return runs.plain_predictor_state(runs.load_checkpoint(ckpt))
+        ckpt = runs.load_checkpoint(runs.find_checkpoint(path) if path.is_dir() else path)
+        stored = ((ckpt.get("config") or {}).get("model") or {}).get("predictor") or {}
+        return runs.plain_predictor_state(ckpt), float(runs.stored_predictor_config(stored)["norm_eps"])
     rel = RELEASED.get(source)
     if rel is not None and not rel.has_predictor:
         raise ValueError(f"finetune.init={source}: an encoder-only release has no predictor")
     ckpt = read_checkpoint(rel.url if rel else source)
     if "predictor" not in ckpt:
         raise KeyError(f"finetune.init={source}: no 'predictor' entry (entries: {sorted(ckpt)[:10]})")
-    return strip_prefixes(ckpt["predictor"])
+    kwargs = ckpt.get("predictor_kwargs") or {}
+    return strip_prefixes(ckpt["predictor"]), float(kwargs.get("norm_eps", RELEASED_NORM_EPS))
+
+
+def start_weights(source: str) -> dict[str, Tensor]:
+    """The predictor state dict (released key names) that ``finetune.init = source`` names
+    (``start_point`` without the eps)."""
+    return start_point(source)[0]
 
 
 def freeze_first_blocks(predictor: ACPredictor, k: int) -> None:

@@ -26,6 +26,7 @@ from vjepa_ac.config import save_config, to_dict
 from vjepa_ac.models.encoder import FrameEncoder
 from vjepa_ac.models.predictor import ACPredictor
 from vjepa_ac.official import released_predictor_kwargs
+from vjepa_ac.runs import stored_predictor_config
 from vjepa_ac.train import checkpoint as ckpt
 from vjepa_ac.train.build import build_encoder, build_predictor
 from vjepa_ac.train.config import TrainConfig
@@ -201,11 +202,16 @@ def setup(
     src = cfg.data.source
     needs_encoder = not (src == "features" or (src == "synthetic" and cfg.data.synthetic.features))
     encoder = build_encoder(cfg.model, device) if needs_encoder else None
+    state = ckpt.load_checkpoint(resume_from) if resume_from is not None else None
+    if state is not None:
+        # the resumed weights keep the LayerNorm eps their run recorded (the release's for runs
+        # saved before it was recorded), whatever the config file now defaults to
+        stored = stored_predictor_config(state["config"]["model"]["predictor"])
+        cfg.model.predictor.norm_eps = float(stored["norm_eps"])
     predictor = build_predictor(cfg.model, device, cfg.finetune)
     optimizer = build_optimizer(predictor, cfg.optim)
     step, position = 0, DataPosition()
-    if resume_from is not None:
-        state = ckpt.load_checkpoint(resume_from)
+    if state is not None:
         predictor.load_state_dict(state["model"], strict=True)
         optimizer.load_state_dict(state["optimizer"])
         step, position = state["step"], DataPosition(state["epoch"], state["samples_in_epoch"])
@@ -298,6 +304,8 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
     if d.is_main:
         save_config(cfg, cfg.run_dir / "config.yaml")
     run, step, last_ckpt = setup(cfg, resume_from, d, device)
+    if d.is_main:
+        save_config(cfg, cfg.run_dir / "config.yaml")  # again: fine-tuning may take its start weights' eps
     total, metrics, stopped = cfg.total_steps, {}, "finished"
     decode_failures = 0  # clips of this process replaced after a decode error, since this (re)start
     if device.type == "cuda":
