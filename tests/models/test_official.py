@@ -1,5 +1,7 @@
 """Loading released-format checkpoints and Hugging Face weights, strictly."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -227,9 +229,10 @@ def test_public_constructor_rebuilds_the_exported_predictor(tmp_path, monkeypatc
             return (public.eval()(z, a, s) - model(z, a, s)).abs().max().item()
 
     # the release's eps (our default): docs/train.md passes norm_layer
-    assert public_diff(pred, tmp_path / "export", norm_layer=lambda kw: partial(torch.nn.LayerNorm, eps=kw["norm_eps"])) <= 1e-5
+    norm_layer = lambda kw: partial(torch.nn.LayerNorm, eps=kw["norm_eps"])  # noqa: E731
+    assert public_diff(pred, tmp_path / "export", norm_layer=norm_layer) <= 1e-5
     # norm_eps=1e-5: the bare public class rebuilds it from the kwargs alone
-    at_1e5 = ACPredictor(PredictorConfig(img_size=(64, 64), embed_dim=48, width=64, depth=2, num_heads=2, norm_eps=1e-5))
+    at_1e5 = ACPredictor(replace(pred.cfg, norm_eps=1e-5))
     at_1e5.load_state_dict(pred.state_dict())
     assert public_diff(at_1e5.eval(), tmp_path / "export_1e5") <= 1e-5
     assert public_diff(pred, tmp_path / "export_bare") > 1e-5  # what the eps decides (the bare class at 1e-6)

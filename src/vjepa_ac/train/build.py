@@ -26,8 +26,9 @@ def build_encoder(cfg: ModelConfig, device: torch.device) -> FrameEncoder:
 def build_predictor(cfg: ModelConfig, device: torch.device, finetune: FinetuneConfig | None = None) -> ACPredictor:
     """The predictor: seeded init, or the start weights ``finetune.init`` names (a release, a
     released-format file, a Hub folder / id, a run: ``train/finetune.start_point``), loaded
-    strictly, with the LayerNorm eps they were trained with; then ``finetune``'s frozen blocks / LoRA adapters. An unused extrinsics encoder is
-    frozen (no gradient, no weight decay, not synchronised by DDP)."""
+    strictly, at the LayerNorm eps they were trained with (written into ``cfg.predictor``); then
+    ``finetune``'s frozen blocks / LoRA adapters. An unused extrinsics encoder is frozen (no
+    gradient, no weight decay, not synchronised by DDP)."""
     finetune = finetune or FinetuneConfig()
     init = finetune.init if finetune.init != "none" else cfg.predictor_init
     if init == "random":

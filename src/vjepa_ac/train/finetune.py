@@ -2,8 +2,8 @@
 plain predictor an adapted one exports as (docs/finetune.md, notes/finetune.md).
 
 ``start_point(source)`` reads a predictor state dict (released key names) and its LayerNorm eps
-from a release, a released-format file, a Hub-layout folder / Hub id, or a training run; ``apply_finetune``
-freezes the input embeddings and the first ``freeze_blocks`` blocks and/or injects ``peft``
+from a release, a released-format file, a Hub-layout folder / Hub id, or a training run;
+``apply_finetune`` freezes the input embeddings and the first ``freeze_blocks`` blocks and/or injects ``peft``
 LoRA adapters (``[finetune]`` extra) in place; ``plain_predictor`` merges adapters back
 (``W + alpha/r * B A``) into an ``ACPredictor`` with the released keys, for export.
 """

@@ -305,7 +305,7 @@ def _train(cfg: TrainConfig, resume: bool | str | Path, d: Distributed, device: 
         save_config(cfg, cfg.run_dir / "config.yaml")
     run, step, last_ckpt = setup(cfg, resume_from, d, device)
     if d.is_main:
-        save_config(cfg, cfg.run_dir / "config.yaml")  # again: fine-tuning may take its start weights' eps
+        save_config(cfg, cfg.run_dir / "config.yaml")  # again: setup may set model.predictor.norm_eps
     total, metrics, stopped = cfg.total_steps, {}, "finished"
     decode_failures = 0  # clips of this process replaced after a decode error, since this (re)start
     if device.type == "cuda":
