@@ -7,7 +7,7 @@ import torch
 
 from vjepa_ac.config import ConfigError
 from vjepa_ac.models.encoder import EncoderConfig, VisionTransformer
-from vjepa_ac.models.predictor import ACPredictor, PredictorConfig
+from vjepa_ac.models.predictor import RELEASED_NORM_EPS, ACPredictor, PredictorConfig
 from vjepa_ac.official import (
     RELEASED,
     CheckpointMismatchError,
@@ -31,9 +31,11 @@ PRED_KW = dict(img_size=(64, 64), patch_size=16, num_frames=8, tubelet_size=2, e
 
 
 def _small_models():
+    """A tiny encoder and predictor as released (the predictor's LayerNorm eps is the release's)."""
     torch.manual_seed(0)
     enc = VisionTransformer(EncoderConfig(img_size=64, embed_dim=48, depth=2, num_heads=2))
-    pred = ACPredictor(PredictorConfig(img_size=(64, 64), embed_dim=48, width=64, depth=2, num_heads=2))
+    pred = ACPredictor(PredictorConfig(img_size=(64, 64), embed_dim=48, width=64, depth=2, num_heads=2,
+                                       norm_eps=RELEASED_NORM_EPS))
     return enc.eval(), pred.eval()
 
 

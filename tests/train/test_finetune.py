@@ -120,22 +120,23 @@ def test_plain_predictor_is_the_model_itself_without_adapters(tmp_path):
 
 
 def test_finetune_resume_and_old_runs_keep_the_layernorm_eps_their_weights_had(tmp_path):
-    base = tiny_config(tmp_path / "base", "model.predictor.norm_eps=1e-5")
+    eps = 3e-6  # neither the default nor the release's
+    base = tiny_config(tmp_path / "base", f"model.predictor.norm_eps={eps}")
     loop.train(base)
     last = ckpt.checkpoint_path(base.run_dir / "checkpoints", 6)
-    assert predictor_from_checkpoint(last).cfg.norm_eps == 1e-5
+    assert predictor_from_checkpoint(last).cfg.norm_eps == eps
     # fine-tuning from that run with a config at the default eps takes the run's, and records it
     tuned = tiny_config(tmp_path / "tuned", f"finetune.init={base.run_dir}")
-    assert tuned.model.predictor.norm_eps == 1e-6
+    assert tuned.model.predictor.norm_eps != eps
     loop.train(tuned)
     stored = yaml.safe_load((tuned.run_dir / "config.yaml").read_text())
-    assert stored["model"]["predictor"]["norm_eps"] == 1e-5
+    assert stored["model"]["predictor"]["norm_eps"] == eps
     model = predictor_from_checkpoint(ckpt.checkpoint_path(tuned.run_dir / "checkpoints", 6))
-    assert model.predictor_blocks[0].norm1.eps == model.predictor_norm.eps == 1e-5
-    # resuming with a config that no longer says 1e-5 (twice the steps) keeps the checkpoint's
+    assert model.predictor_blocks[0].norm1.eps == model.predictor_norm.eps == eps
+    # resuming with a config that no longer names the eps (twice the steps) keeps the checkpoint's
     longer = tiny_config(tmp_path / "base", "optim.constant=8")
     loop.train(longer, resume=True)
-    assert predictor_from_checkpoint(ckpt.checkpoint_path(base.run_dir / "checkpoints", 12)).cfg.norm_eps == 1e-5
+    assert predictor_from_checkpoint(ckpt.checkpoint_path(base.run_dir / "checkpoints", 12)).cfg.norm_eps == eps
     # a run saved before norm_eps was recorded was trained with the release's 1e-6
     state = ckpt.load_checkpoint(last)
     del state["config"]["model"]["predictor"]["norm_eps"]
