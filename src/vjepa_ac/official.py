@@ -159,16 +159,21 @@ _PREDICTOR_NEUTRAL = dict(
 )
 
 
+def kwargs_norm_eps(kwargs: Mapping[str, Any]) -> float:
+    """The predictor's LayerNorm eps in constructor kwargs: ``norm_eps`` (vjepa-ac's exports store
+    it), else the release's 1e-6 (the public ``vit_ac_predictor`` factory's)."""
+    return float(kwargs.get("norm_eps", RELEASED_NORM_EPS))
+
+
 def predictor_config(**kwargs) -> PredictorConfig:
     """``PredictorConfig`` from the public ``VisionTransformerPredictorAC`` arguments.
 
-    ``norm_eps`` (the LayerNorm eps; vjepa-ac's exports store it) defaults to the release's 1e-6
-    (the public ``vit_ac_predictor`` factory's): kwargs without it describe released weights."""
+    ``norm_eps`` as ``kwargs_norm_eps`` reads it: kwargs without it describe released weights."""
     a = _pop_kwargs(
         kwargs,
         dict(img_size=(224, 224), patch_size=16, embed_dim=768, predictor_embed_dim=1024, depth=24, num_heads=16,
              mlp_ratio=4.0, use_extrinsics=False, action_embed_dim=7, use_rope=True, is_frame_causal=True,
-             norm_eps=RELEASED_NORM_EPS),
+             norm_eps=kwargs_norm_eps(kwargs)),
         _PREDICTOR_NEUTRAL,
         "load_predictor",
     )

@@ -14,7 +14,7 @@ head (1 and 0 on unrotated channels), so applying RoPE is one multiply-add per t
 table is computed once per sequence shape and shared by every layer. ``rotate_pairs`` reads each
 pair ``(x0, x1)`` as the complex number ``x0 + i x1`` and multiplies it by ``i`` (a view, one
 vectorised pass, exact: the products are with 0 and 1), where a ``flip`` or ``stack`` of the pairs
-costs ~8x more on a CPU (notes/performance.md, session 9); dtypes without a complex counterpart
+costs ~10x more on a CPU (notes/performance.md, session 9); dtypes without a complex counterpart
 (bfloat16, float16) swap each pair with a ``flip`` and fold the sign into the (small) ``sin``
 table. The attention applies it to queries and keys stacked, in one call.
 """
@@ -92,9 +92,14 @@ def rotate_pairs(x: Tensor) -> Tensor:
     values (``-x1`` is ``0 * x0 - 1 * x1``); elsewhere unbind and stack."""
     z = complex_pairs(x)
     if z is not None:
-        return torch.view_as_real(z * 1j).flatten(-2)
+        return _times_i(z)
     x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
     return torch.stack((-x2, x1), dim=-1).flatten(-2)
+
+
+def _times_i(z: Tensor) -> Tensor:
+    """Complex pairs [..., k] times i, back as real channels [..., 2k]."""
+    return torch.view_as_real(z * 1j).flatten(-2)
 
 
 def swap_pairs(x: Tensor) -> Tensor:
@@ -116,12 +121,13 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
     ``x * cos + rotate_pairs(x) * sin`` (RoFormer, Su et al. 2021, eq. 34, with V-JEPA 2's tables).
     Without a complex view (bfloat16 under autocast, for one) it is computed as
-    ``x * cos + swap_pairs(x) * signed_sin(sin)``: the same values, one pass fewer over x than
-    the sign flip in ``rotate_pairs``'s fallback."""
+    ``x * cos + swap_pairs(x) * signed_sin(sin)``: the same values, with the sign folded into the
+    (small) table instead of a pass over x."""
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    if complex_pairs(x) is None:
+    z = complex_pairs(x)
+    if z is None:
         return x * cos + swap_pairs(x) * signed_sin(sin)
-    return x * cos + rotate_pairs(x) * sin
+    return x * cos + _times_i(z) * sin
 
 
 def grid_positions(t: int, h: int, w: int, device: torch.device | None = None) -> tuple[Tensor, Tensor, Tensor]:

@@ -19,8 +19,8 @@ from torch import Tensor
 from vjepa_ac import runs
 from vjepa_ac.hub_layout import hub_folder, is_hub_folder, looks_like_hub_id, read_hub_part
 from vjepa_ac.models.lora import has_lora, lora_scaling, merge_lora_state
-from vjepa_ac.models.predictor import RELEASED_NORM_EPS, ACPredictor
-from vjepa_ac.official import RELEASED, read_checkpoint, strip_prefixes
+from vjepa_ac.models.predictor import ACPredictor
+from vjepa_ac.official import RELEASED, kwargs_norm_eps, read_checkpoint, strip_prefixes
 from vjepa_ac.train.config import FinetuneConfig, LoraConfig
 
 INPUT_EMBEDDINGS = ("predictor_embed", "action_encoder", "state_encoder", "extrinsics_encoder")
@@ -38,7 +38,7 @@ def start_point(source: str) -> tuple[dict[str, Tensor], float]:
     path = Path(source)
     if is_hub_folder(path) or looks_like_hub_id(source):
         state, kwargs = read_hub_part(hub_folder(source), "predictor")
-        return state, float(kwargs.get("norm_eps", RELEASED_NORM_EPS))
+        return state, kwargs_norm_eps(kwargs)
     if path.is_dir() or (path.is_file() and runs.is_checkpoint_name(path)):
         ckpt = runs.load_checkpoint(runs.find_checkpoint(path) if path.is_dir() else path)
         stored = ((ckpt.get("config") or {}).get("model") or {}).get("predictor") or {}
@@ -49,8 +49,7 @@ def start_point(source: str) -> tuple[dict[str, Tensor], float]:
     ckpt = read_checkpoint(rel.url if rel else source)
     if "predictor" not in ckpt:
         raise KeyError(f"finetune.init={source}: no 'predictor' entry (entries: {sorted(ckpt)[:10]})")
-    kwargs = ckpt.get("predictor_kwargs") or {}
-    return strip_prefixes(ckpt["predictor"]), float(kwargs.get("norm_eps", RELEASED_NORM_EPS))
+    return strip_prefixes(ckpt["predictor"]), kwargs_norm_eps(ckpt.get("predictor_kwargs") or {})
 
 
 def start_weights(source: str) -> dict[str, Tensor]:
