@@ -13,6 +13,7 @@ from vjepa_ac.official import (
     CheckpointMismatchError,
     export_predictor,
     hf_encoder_state_dict,
+    kwargs_norm_eps,
     load_encoder,
     load_hf_encoder,
     load_predictor,
@@ -175,6 +176,13 @@ def test_exported_kwargs_carry_what_the_public_constructor_needs():
             load_predictor(export_predictor(pred), **{**kw, "norm_eps": bad})
 
 
+def test_new_predictors_default_to_the_public_class_layernorm_eps():
+    """The bare public VisionTransformerPredictorAC builds nn.LayerNorm's default eps, so an export
+    of a default predictor is rebuilt by it from the JSON kwargs alone; released weights keep 1e-6."""
+    assert PredictorConfig().norm_eps == torch.nn.LayerNorm(4).eps == 1e-5
+    assert kwargs_norm_eps({}) == RELEASED_NORM_EPS == 1e-6
+
+
 def test_encoder_accepts_height_and_width():
     cfg = EncoderConfig(img_size=(48, 80), embed_dim=48, depth=1, num_heads=2)
     assert cfg.size_hw == (48, 80) and cfg.grid_hw == (3, 5) and cfg.tokens_per_frame == 15
@@ -230,13 +238,13 @@ def test_public_constructor_rebuilds_the_exported_predictor(tmp_path, monkeypatc
         with torch.no_grad():
             return (public.eval()(z, a, s) - model(z, a, s)).abs().max().item()
 
-    # the release's eps (our default): docs/train.md passes norm_layer
+    # the release's eps (1e-6, what _small_models builds): docs/train.md passes norm_layer
     norm_layer = lambda kw: partial(torch.nn.LayerNorm, eps=kw["norm_eps"])  # noqa: E731
     assert public_diff(pred, tmp_path / "export", norm_layer=norm_layer) <= 1e-5
-    # norm_eps=1e-5: the bare public class rebuilds it from the kwargs alone
-    at_1e5 = ACPredictor(replace(pred.cfg, norm_eps=1e-5))
-    at_1e5.load_state_dict(pred.state_dict())
-    assert public_diff(at_1e5.eval(), tmp_path / "export_1e5") <= 1e-5
+    # our default eps: the bare public class rebuilds it from the kwargs alone
+    at_default = ACPredictor(replace(pred.cfg, norm_eps=PredictorConfig.norm_eps))
+    at_default.load_state_dict(pred.state_dict())
+    assert public_diff(at_default.eval(), tmp_path / "export_default") <= 1e-5
     assert public_diff(pred, tmp_path / "export_bare") > 1e-5  # what the eps decides (the bare class at 1e-6)
     for name in [m for m in sys.modules if m == "src" or m.startswith("src.")]:
         del sys.modules[name]

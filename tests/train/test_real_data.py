@@ -29,6 +29,10 @@ DATA = [
     "data.dataset.val_fraction=0.25",
     "val_every=6",
     "data.num_workers=0",
+    # the two runs' inputs differ by the cache's float16 rounding; at the default eps 1e-5 the tiny
+    # model's first LayerNorm sees its near-constant action tokens at the eps's scale and the losses
+    # drift 0.5 % apart in 6 steps (0.003 % at 1e-6), more than this test's tolerance
+    "model.predictor.norm_eps=1e-6",
 ]
 
 
