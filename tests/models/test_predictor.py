@@ -207,8 +207,8 @@ def test_training_gradients_ignore_the_last_blocks_condition_outputs():
         model.zero_grad(set_to_none=True)
         return tf.detach(), ro.detach(), grads
 
-    def run_whole(self, x, cos, sin, attn_mask=None, past_kv=None, block_mask=None, queries=None):
-        y, kv = whole(self, x, cos, sin, attn_mask, past_kv, block_mask)
+    def run_whole(self, x, cos, sin, attn_mask=None, past_kv=None, block_mask=None, queries=None, varying=None):
+        y, kv = whole(self, x, cos, sin, attn_mask, past_kv, block_mask, varying=varying)
         return (y if queries is None else y[:, queries]), kv
 
     tf1, ro1, g1 = run(whole)
@@ -218,3 +218,29 @@ def test_training_gradients_ignore_the_last_blocks_condition_outputs():
     assert len(g1) == len(g2) > 0
     for p1, p2 in zip(g1, g2):
         torch.testing.assert_close(p1, p2, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("use_extrinsics", [False, True])
+def test_one_frame_for_many_actions_is_projected_once_in_the_first_block(use_extrinsics):
+    """Planning's batch: one frame and state (batch 1) for B candidate actions. The first block
+    projects the shared tokens once and the action tokens per candidate; outputs, caches and the
+    gradients to the actions equal those of the same inputs expanded to B."""
+    cfg = dataclasses.replace(CFG, use_extrinsics=use_extrinsics)
+    model = _model(cfg)
+    z, a, s, e = _inputs(cfg, B=1, T=2)
+    a = torch.randn(5, 2, 7)
+    rows = []
+    model.predictor_blocks[0].attn.qkv.register_forward_hook(lambda m, i, o: rows.append(tuple(i[0].shape[:2])))
+    e = e if use_extrinsics else None
+    shared_a, expanded_a = a.clone().requires_grad_(), a.clone().requires_grad_()
+    out, cache = model(z, shared_a, s, e, return_cache=True)
+    assert rows == [(1, 2 * (cfg.cond_tokens + N)), (5, 2)]  # shared tokens once, 2 action tokens each
+    ref, ref_cache = model(z.expand(5, -1, -1), expanded_a, s.expand(5, -1, -1),
+                           None if e is None else e.expand(5, -1, -1), return_cache=True)
+    assert rows[2] == (5, 2 * (cfg.cond_tokens + N))  # an expanded batch is projected whole
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+    for mine, theirs in zip(cache.keys + cache.values, ref_cache.keys + ref_cache.values):
+        torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=0)
+    out.square().sum().backward()
+    ref.square().sum().backward()
+    torch.testing.assert_close(shared_a.grad, expanded_a.grad, atol=1e-5, rtol=1e-5)

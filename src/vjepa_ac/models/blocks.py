@@ -21,7 +21,21 @@ class MLP(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        h = self.fc1(x)
+        # without autograd (planning) GELU overwrites fc1's output: one [.., hidden] buffer fewer in
+        # cache, the same values; the backward needs the input, so training keeps the copy
+        h = self.act(h) if h.requires_grad else torch.ops.aten.gelu_(h)
+        return self.fc2(h)
+
+
+def project_shared(linear: nn.Linear, x: Tensor, varying: Tensor) -> Tensor:
+    """``linear(x)`` for x [B, L, C] whose tokens outside ``varying`` ([Lv] indices) are the same in
+    every batch element: those are projected once (from element 0) and copied, the ``varying`` ones
+    per element -> [B, L, out]. Planning's first step is such a batch: one current frame and state
+    for every candidate action, so the first block projects 2 of its 18 tokens per candidate
+    instead of 18 (the main job's predictor; notes/performance.md, session 10)."""
+    out = linear(x[:1]).expand(x.shape[0], -1, -1).clone()  # [B, L, out]
+    return out.index_copy_(1, varying, linear(x.index_select(1, varying)))
 
 
 class RoPEAttention(nn.Module):
@@ -49,16 +63,20 @@ class RoPEAttention(nn.Module):
         past_kv: tuple[Tensor, Tensor] | None = None,
         block_mask=None,
         queries: Tensor | None = None,
+        varying: Tensor | None = None,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """x: [B, L, C]; cos, sin: [L, head_dim]; attn_mask: [L, L_prev + L] bool (True = attend).
 
         past_kv: keys/values of earlier tokens, each [B, heads, L_prev, head_dim].
         queries: [Lq] indices into L of the tokens whose outputs are wanted (None: all); every
         token still gives its key and value. Not with ``block_mask``.
+        varying: [Lv] indices into L of the only tokens that differ between batch elements (None:
+        any may); the others are projected once (see ``project_shared``).
         Returns the output [B, Lq, C] and this layer's keys/values including the prefix.
         """
         B, L, C = x.shape
-        qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, self.head_dim))  # [B, L, 3, h, hd]
+        qkv = self.qkv(x) if varying is None else project_shared(self.qkv, x, varying)
+        qkv = qkv.unflatten(-1, (3, self.num_heads, self.head_dim))  # [B, L, 3, h, hd]
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, h, L, hd]
         if queries is None:
             # queries and keys rotated in one call (one copy of both into [2, B, h, L, hd], fewer passes)
@@ -102,14 +120,17 @@ class Block(nn.Module):
         past_kv: tuple[Tensor, Tensor] | None = None,
         block_mask=None,
         queries: Tensor | None = None,
+        varying: Tensor | None = None,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """x: [B, L, C] -> ([B, Lq, C], keys/values [B, h, L_prev + L, hd] each).
 
         ``queries`` ([Lq] indices into L, see ``RoPEAttention``) restricts the output to those
         tokens, so the attention output, the MLP and the residuals of the others are not computed
-        (a last block whose other outputs are discarded)."""
+        (a last block whose other outputs are discarded). ``varying`` ([Lv] indices into L) says
+        that only those tokens differ between batch elements; the query/key/value projection of
+        the others is computed once."""
         a, kv = self.attn(self.norm1(x), cos, sin, attn_mask=attn_mask, past_kv=past_kv, block_mask=block_mask,
-                          queries=queries)
+                          queries=queries, varying=varying)
         if queries is not None:
             x = x.index_select(1, queries)  # [B, Lq, C]
         x = x + a

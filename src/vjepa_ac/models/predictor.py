@@ -245,13 +245,15 @@ class ACPredictor(nn.Module):
         return self.predictor_proj(self.predictor_norm(x))
 
     def _run(self, x: Tensor, t0: int, steps: int, cache: KVCache | None, mask,
-             keep_cache: bool = True) -> tuple[Tensor, KVCache | None]:
+             keep_cache: bool = True, varying: Tensor | None = None) -> tuple[Tensor, KVCache | None]:
         """Run the blocks on x [B, steps*(c+N), W] -> patch tokens [B, steps*N, W] (and the cache).
 
         The last block computes its attention output and MLP for the patch tokens only (the
         action/state tokens' outputs would be discarded; ~2 % of the FLOPs at 16 patch tokens),
         except with a FlexAttention block mask, where it runs whole and the patch tokens are
-        taken after. ``keep_cache=False`` frees each layer's keys/values as soon as it is done."""
+        taken after. ``keep_cache=False`` frees each layer's keys/values as soon as it is done.
+        ``varying`` ([Lv] indices): the only tokens of x that differ between batch elements; the
+        first block projects the others once (after it, every token depends on them)."""
         cos, sin = self._rope(t0, steps, x.device)
         block_mask = mask if (mask is not None and not isinstance(mask, Tensor)) else None
         dense = mask if isinstance(mask, Tensor) else None
@@ -264,7 +266,8 @@ class ACPredictor(nn.Module):
             if self.cfg.activation_checkpointing and self.training and torch.is_grad_enabled():
                 x, (k, v) = checkpoint(blk, x, cos, sin, dense, past, block_mask, queries, use_reentrant=False)
             else:
-                x, (k, v) = blk(x, cos, sin, attn_mask=dense, past_kv=past, block_mask=block_mask, queries=queries)
+                x, (k, v) = blk(x, cos, sin, attn_mask=dense, past_kv=past, block_mask=block_mask, queries=queries,
+                                varying=varying if i == 0 else None)
             if keep_cache:
                 keys.append(k)
                 values.append(v)
@@ -298,7 +301,11 @@ class ACPredictor(nn.Module):
         mask = self._mask(steps, x.device) if steps > 1 else None
         if mask is not None and cache is not None:
             mask = self._prefix_mask(mask, cache, x.device)
-        x, new_cache = self._run(x, t0, steps, cache, mask, keep_cache=return_cache)
+        varying = None
+        if x.shape[0] > 1 and all(t is None or t.shape[0] == 1 for t in (z, states, extrinsics)):
+            # one frame and state for every candidate action: only the action tokens differ
+            varying = torch.arange(steps, device=x.device) * (self.cfg.cond_tokens + self.cfg.tokens_per_frame)
+        x, new_cache = self._run(x, t0, steps, cache, mask, keep_cache=return_cache, varying=varying)
         out = self._head(x)
         return (out, new_cache) if return_cache else out
 
