@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import device_name  # noqa: E402
 
-from vjepa_ac.models.predictor import ACPredictor, PredictorConfig, normalize_reps  # noqa: E402
+from vjepa_ac.models.predictor import RELEASED_NORM_EPS, ACPredictor, PredictorConfig, normalize_reps  # noqa: E402
 from vjepa_ac.plan.cem import cem  # noqa: E402
 from vjepa_ac.plan.config import cem_preset  # noqa: E402
 from vjepa_ac.plan.interface import Context  # noqa: E402
@@ -100,7 +100,7 @@ def build_pair(name: str, public_factory):
     """Our predictor (seeded random init) and the public one with the same weights."""
     spec = PREDICTORS[name]
     torch.manual_seed(0)
-    ours = ACPredictor(PredictorConfig(**spec)).eval()
+    ours = ACPredictor(PredictorConfig(**spec, norm_eps=RELEASED_NORM_EPS)).eval()  # the public factory's eps
     theirs = public_factory(img_size=spec["img_size"], patch_size=spec["patch_size"], num_frames=64, tubelet_size=2,
                             embed_dim=spec["embed_dim"], predictor_embed_dim=spec["width"], depth=spec["depth"],
                             num_heads=spec["num_heads"], action_embed_dim=7, use_rope=True, is_frame_causal=True)
