@@ -32,8 +32,10 @@ def project_shared(linear: nn.Linear, x: Tensor, varying: Tensor) -> Tensor:
     """``linear(x)`` for x [B, L, C] whose tokens outside ``varying`` ([Lv] indices) are the same in
     every batch element: those are projected once (from element 0) and copied, the ``varying`` ones
     per element -> [B, L, out]. Planning's first step is such a batch: one current frame and state
-    for every candidate action, so the first block projects 2 of its 18 tokens per candidate
-    instead of 18 (the main job's predictor; notes/performance.md, session 10)."""
+    for every candidate action, so the first block projects the action token of each candidate
+    and the other 17 tokens of a step once (the main job's predictor: 3.3 -> 0.5 ms per chunk of
+    56 candidates; notes/performance.md, session 10). Differs from ``linear(x)`` at most by GEMM
+    rounding across batch sizes (nothing at the main job's width)."""
     out = linear(x[:1]).expand(x.shape[0], -1, -1).clone()  # [B, L, out]
     return out.index_copy_(1, varying, linear(x.index_select(1, varying)))
 
