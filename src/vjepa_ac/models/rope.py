@@ -127,9 +127,12 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     z = complex_pairs(x)
     if z is None:
         return x * cos + swap_pairs(x) * signed_sin(sin)
-    # in place on the fresh rotated copy: one temporary fewer, the same values (addition commutes);
-    # 0.7x the time of the out-of-place form on a planning chunk (notes/performance.md, session 10)
-    return _times_i(z).mul_(sin).add_(x * cos)
+    rotated = _times_i(z)
+    if x.requires_grad:  # training: in-place ops on the view would add copy nodes to the backward
+        return x * cos + rotated * sin
+    # planning: in place on the fresh rotated copy, one temporary fewer, the same values (addition
+    # commutes); 0.7x the time on a planning chunk (notes/performance.md, session 10)
+    return rotated.mul_(sin).add_(x * cos)
 
 
 def grid_positions(t: int, h: int, w: int, device: torch.device | None = None) -> tuple[Tensor, Tensor, Tensor]:
